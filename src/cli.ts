@@ -1,0 +1,336 @@
+/**
+ * The control CLI: `forkover status|stop|reload -p FILE`. The only place that prints
+ * for the CLI and picks its exit codes (LSB, contracts R6.1, R6.2).
+ *
+ * Every signal it sends goes to a PID verified as this daemon first (R2.6, R10.3): a
+ * pidfile naming a recycled PID or a zombie gets a warning and no signal.
+ */
+import * as path from 'node:path';
+import { Command, CommanderError, Option, InvalidArgumentError } from 'commander';
+import { EXIT, STATUS_EXIT, describe } from './errors.js';
+import { DEFAULT_RELOAD_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from './defaults.js';
+import { type DaemonState, readSnapshot, recordFor, removeIfOwn } from './pidfile.js';
+import { type Identity, type Verdict, pollUntil, signalPid, verify, waitForExit } from './proc.js';
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  cwd: string;
+}
+
+const defaultIo: Io = {
+  out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+  err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+  cwd: process.cwd(),
+};
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`takes a number of seconds greater than 0, not "${value}"`);
+  return n;
+}
+
+/** What the pidfile says, checked: the basis of every command. */
+type Found =
+  | { kind: 'none' } // no pidfile
+  | { kind: 'invalid'; message: string }
+  | { kind: 'stale'; pid: number; verdict: Verdict } // dead or foreign
+  | { kind: 'unknown'; pid: number; verdict: Verdict }
+  | { kind: 'ours'; pid: number; state: DaemonState };
+
+function find(pidfile: string): Found {
+  let snap: ReturnType<typeof readSnapshot>;
+  try {
+    snap = readSnapshot(pidfile);
+  } catch (err) {
+    return { kind: 'invalid', message: describe(err) };
+  }
+  if (snap.pid === undefined) return { kind: 'none' };
+  const verdict = verify(snap.pid, recordFor(snap.state, snap.pid));
+  if (verdict.kind === 'ours') return { kind: 'ours', pid: snap.pid, state: snap.state! };
+  if (verdict.kind === 'unknown') return { kind: 'unknown', pid: snap.pid, verdict };
+  return { kind: 'stale', pid: snap.pid, verdict };
+}
+
+/** Every process of the daemon: the leader, its workers, and verified draining generations. */
+function members(pid: number, state: DaemonState): Identity[] {
+  const all = [state.leader, ...state.workers, ...state.draining];
+  const seen = new Set<number>();
+  return all.filter((g) => {
+    if (seen.has(g.pid)) return false;
+    seen.add(g.pid);
+    return g.pid === pid || verify(g.pid, g).kind === 'ours';
+  });
+}
+
+function uptime(since: string): string {
+  let s = Math.max(0, Math.round((Date.now() - Date.parse(since)) / 1000));
+  const d = Math.floor(s / 86400);
+  s -= d * 86400;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  return `${d ? `${d}d ` : ''}${h || d ? `${h}h ` : ''}${m || h || d ? `${m}m ` : ''}${s}s`;
+}
+
+/** The shape `status --json` prints (documented in the README). */
+export interface StatusJson {
+  status: 'running' | 'dead' | 'stopped' | 'unknown';
+  exitCode: number;
+  pidfile: string;
+  pid: number | null;
+  message: string;
+  generation: number | null;
+  startedAt: string | null;
+  uptimeSeconds: number | null;
+  listeners: { name: string; address: string }[];
+  workers: { pid: number; starttime: number }[];
+  draining: { pid: number; starttime: number }[];
+  lastHandoff: DaemonState['lastHandoff'];
+}
+
+function status(pidfile: string, json: boolean, io: Io): number {
+  const f = find(pidfile);
+  const base: StatusJson = {
+    status: 'unknown',
+    exitCode: STATUS_EXIT.UNKNOWN,
+    pidfile,
+    pid: null,
+    message: '',
+    generation: null,
+    startedAt: null,
+    uptimeSeconds: null,
+    listeners: [],
+    workers: [],
+    draining: [],
+    lastHandoff: null,
+  };
+  let r: StatusJson;
+  switch (f.kind) {
+    case 'none':
+      r = { ...base, status: 'stopped', exitCode: STATUS_EXIT.NOT_RUNNING, message: `not running (no pidfile ${pidfile})` };
+      break;
+    case 'invalid':
+      r = { ...base, message: `status unknown: ${f.message}` };
+      break;
+    case 'unknown':
+      r = { ...base, pid: f.pid, message: `status unknown: ${reasonOf(f.verdict)}` };
+      break;
+    case 'stale':
+      r = {
+        ...base,
+        status: 'dead',
+        exitCode: STATUS_EXIT.DEAD_PIDFILE_EXISTS,
+        pid: f.pid,
+        message: `dead, but pidfile ${pidfile} exists: ${reasonOf(f.verdict)}`,
+      };
+      break;
+    case 'ours': {
+      const s = f.state;
+      const draining = s.draining.filter((d) => verify(d.pid, d).kind === 'ours');
+      r = {
+        ...base,
+        status: 'running',
+        exitCode: STATUS_EXIT.RUNNING,
+        pid: f.pid,
+        generation: s.leader.generation,
+        startedAt: s.leader.startedAt,
+        uptimeSeconds: Math.max(0, Math.round((Date.now() - Date.parse(s.leader.startedAt)) / 1000)),
+        listeners: s.listeners,
+        workers: s.workers.map((w) => ({ pid: w.pid, starttime: w.starttime })),
+        draining: draining.map((d) => ({ pid: d.pid, starttime: d.starttime })),
+        lastHandoff: s.lastHandoff,
+        message: `running as PID ${f.pid}, up ${uptime(s.leader.startedAt)}, generation ${s.leader.generation}`,
+      };
+      break;
+    }
+  }
+  if (json) {
+    io.out(JSON.stringify(r, null, 2));
+    return r.exitCode;
+  }
+  if (r.status !== 'running') {
+    (r.status === 'stopped' ? io.out : io.err)(`${r.status === 'dead' && f.kind === 'stale' && f.verdict.kind === 'foreign' ? 'warning: ' : ''}${r.message}`);
+    return r.exitCode;
+  }
+  const lines = [r.message];
+  for (const l of r.listeners) lines.push(`  listener ${l.name}: ${l.address}`);
+  for (const d of r.draining) lines.push(`  draining: PID ${d.pid}`);
+  if (r.lastHandoff) {
+    const h = r.lastHandoff;
+    lines.push(`  last handoff: ${h.outcome}${h.newPid ? ` (PID ${h.oldPid} -> ${h.newPid})` : ''}${h.durationMs !== null ? `, ${h.durationMs} ms` : ''}${h.reason ? `: ${h.reason}` : ''}`);
+  }
+  io.out(lines.join('\n'));
+  return r.exitCode;
+}
+
+function reasonOf(v: Verdict): string {
+  return v.kind === 'ours' ? `PID ${v.stat.pid} is running` : v.reason;
+}
+
+function warnStale(f: Found & { kind: 'stale' }, action: string, io: Io): void {
+  io.err(`warning: ${action}: pidfile names PID ${f.pid}, which is not this daemon (${reasonOf(f.verdict)}); not signalling it`);
+}
+
+async function stop(pidfile: string, timeoutS: number, io: Io): Promise<number> {
+  const f = find(pidfile);
+  if (f.kind === 'none') {
+    io.out(`not running (no pidfile ${pidfile})`);
+    return EXIT.OK;
+  }
+  if (f.kind === 'invalid' || f.kind === 'unknown') {
+    io.err(`cannot stop: ${f.kind === 'invalid' ? f.message : `cannot tell who PID ${f.pid} is`}`);
+    return EXIT.FAILURE;
+  }
+  if (f.kind === 'stale') {
+    warnStale(f, 'stop', io);
+    if (f.verdict.kind === 'dead') removeIfOwn(pidfile, f.pid);
+    io.out('not running');
+    return EXIT.OK;
+  }
+  const targets = members(f.pid, f.state);
+  for (const t of targets) signalPid(t.pid, 'SIGTERM');
+  const deadline = Date.now() + timeoutS * 1000;
+  const remaining = async () => {
+    const left: Identity[] = [];
+    for (const t of targets) if (!(await waitForExit(t.pid, Math.max(0, deadline - Date.now())))) left.push(t);
+    return left;
+  };
+  let left = await remaining();
+  if (left.length > 0) {
+    io.err(`PID ${left.map((t) => t.pid).join(', ')} still running after ${timeoutS} s; sending SIGKILL`);
+    for (const t of left) if (verify(t.pid, t).kind === 'ours') signalPid(t.pid, 'SIGKILL');
+    for (const t of left) await waitForExit(t.pid, 5_000);
+    left = left.filter((t) => verify(t.pid, t).kind === 'ours');
+  }
+  // A killed daemon could not remove its pidfile (R2.7: remove only if it still names it).
+  for (const t of targets) removeIfOwn(pidfile, t.pid);
+  if (left.length > 0) {
+    io.err(`could not stop PID ${left.map((t) => t.pid).join(', ')}`);
+    return EXIT.FAILURE;
+  }
+  io.out(`stopped (PID ${targets.map((t) => t.pid).join(', ')})`);
+  return EXIT.OK;
+}
+
+async function reload(pidfile: string, timeoutS: number, io: Io): Promise<number> {
+  const f = find(pidfile);
+  if (f.kind === 'none') {
+    io.err(`not running (no pidfile ${pidfile}); start it instead`);
+    return EXIT.NOT_RUNNING;
+  }
+  if (f.kind === 'invalid' || f.kind === 'unknown') {
+    io.err(`cannot reload: ${f.kind === 'invalid' ? f.message : `cannot tell who PID ${f.pid} is`}`);
+    return EXIT.FAILURE;
+  }
+  if (f.kind === 'stale') {
+    warnStale(f, 'reload', io);
+    return EXIT.NOT_RUNNING;
+  }
+  const before = f.state.handoffSeq;
+  const leader = f.state.leader;
+  signalPid(f.pid, 'SIGUSR2');
+  // The daemon records each handoff's outcome in the sidecar; wait for a newer one. The
+  // leader dying without a successor ends the wait early.
+  const result = await pollUntil(
+    () => {
+      let snap: ReturnType<typeof readSnapshot>;
+      try {
+        snap = readSnapshot(pidfile);
+      } catch {
+        return undefined;
+      }
+      const h = snap.state?.lastHandoff;
+      if (snap.state && h && h.seq > before) return { h, pid: snap.pid };
+      if (verify(leader.pid, leader).kind !== 'ours' && snap.pid === leader.pid) return { h: null, pid: snap.pid };
+      return undefined;
+    },
+    timeoutS * 1000,
+    25,
+  );
+  if (result === undefined) {
+    io.err(`no handoff outcome from PID ${f.pid} within ${timeoutS} s; see its log`);
+    return EXIT.FAILURE;
+  }
+  if (result.h === null) {
+    io.err(`PID ${f.pid} exited during the reload without a successor`);
+    return EXIT.FAILURE;
+  }
+  const h = result.h;
+  if (h.outcome === 'ok' && h.newPid !== null) {
+    const now = find(pidfile);
+    if (now.kind === 'ours' && now.pid === h.newPid) {
+      io.out(`reloaded: PID ${h.oldPid} -> ${h.newPid} (${h.durationMs} ms)`);
+      return EXIT.OK;
+    }
+    io.err(`the handoff to PID ${h.newPid} reported success, but the pidfile now names ${now.kind === 'ours' || now.kind === 'stale' ? now.pid : 'nothing'}`);
+    return EXIT.FAILURE;
+  }
+  io.err(`reload ${h.outcome}: ${h.reason ?? 'no reason given'}; PID ${h.oldPid} keeps serving`);
+  return EXIT.FAILURE;
+}
+
+/** Build the program. Exported for the README/--help sync test. */
+export function program(io: Io = defaultIo): Command {
+  const prog = new Command('forkover')
+    .description('control a forkover daemon through its pidfile')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .showHelpAfterError('(run with --help for usage)');
+  const pidOpt = () => new Option('-p, --pidfile <path>', 'the daemon\'s pidfile').makeOptionMandatory();
+  prog
+    .command('status')
+    .description('print the PID, uptime and listeners; exit 0 running, 1 dead with pidfile, 3 not running, 4 unknown')
+    .addOption(pidOpt())
+    .option('--json', 'print a JSON document (shape: README "status --json")')
+    .exitOverride();
+  prog
+    .command('stop')
+    .description('SIGTERM the daemon and its draining generations, SIGKILL after --timeout; exit 0 once none runs')
+    .addOption(pidOpt())
+    .addOption(new Option('--timeout <s>', 'seconds before SIGKILL').default(DEFAULT_STOP_TIMEOUT_S).argParser(seconds))
+    .exitOverride();
+  prog
+    .command('reload')
+    .description('hand over to a new generation and wait: exit 0 when it serves, 1 on rollback, 7 if not running')
+    .addOption(pidOpt())
+    .addOption(new Option('--timeout <s>', 'seconds to wait for the outcome').default(DEFAULT_RELOAD_TIMEOUT_S).argParser(seconds))
+    .exitOverride();
+  return prog;
+}
+
+/** Run the CLI; resolves to the exit code. Never calls process.exit itself. */
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  const prog = program(io);
+  let chosen: { name: string; opts: Record<string, unknown> } | undefined;
+  for (const cmd of prog.commands) cmd.action((opts: Record<string, unknown>) => void (chosen = { name: cmd.name(), opts }));
+  try {
+    await prog.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.OK;
+      return EXIT.BAD_ARGS;
+    }
+    throw err;
+  }
+  if (!chosen) {
+    io.err(prog.helpInformation());
+    return EXIT.BAD_ARGS;
+  }
+  const pidfile = path.resolve(io.cwd, String(chosen.opts.pidfile));
+  try {
+    switch (chosen.name) {
+      case 'status':
+        return status(pidfile, chosen.opts.json === true, io);
+      case 'stop':
+        return await stop(pidfile, chosen.opts.timeout as number, io);
+      case 'reload':
+        return await reload(pidfile, chosen.opts.timeout as number, io);
+    }
+  } catch (err) {
+    io.err(`forkover ${chosen.name}: ${describe(err)}`);
+    return chosen.name === 'status' ? STATUS_EXIT.UNKNOWN : EXIT.FAILURE;
+  }
+  return EXIT.BAD_ARGS;
+}

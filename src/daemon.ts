@@ -1,0 +1,472 @@
+/**
+ * A generation's life: start (claim the pidfile, or be handed sockets by a parent), get
+ * ready (bind or adopt every listener, publish, tell whoever waits), hand over to a
+ * successor on USR2/HUP, drain, exit.
+ *
+ * Invariants (README "Guarantees"):
+ *  - The pidfile names a live generation at every instant a generation serves: a new
+ *    generation rewrites it only once it accepts connections, and the old one stops
+ *    accepting only after that (contracts R3.3).
+ *  - One handoff at a time; a failed one leaves the old generation serving, the pidfile
+ *    naming it, and the next USR2 free to try again.
+ *  - A final exit removes the pidfile only if it still names this process (R2.7).
+ */
+import * as fs from 'node:fs';
+import type * as net from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { ForkoverError, describe } from './errors.js';
+import { log } from './log.js';
+import type { Settings } from './options.js';
+import {
+  type DaemonState,
+  type HandoffOutcome,
+  lockPidfile,
+  publish,
+  readPid,
+  readState,
+  recordFor,
+  removeIfOwn,
+  writeState,
+} from './pidfile.js';
+import { type Identity, selfIdentity, verify } from './proc.js';
+import { ENV, closeStrays } from './respawn.js';
+import { ParentChannel } from './readiness.js';
+import {
+  type InheritedFd,
+  type ListenAddress,
+  type UsedListener,
+  adopt,
+  bind,
+  defaultName,
+  describeBound,
+  parseInherited,
+  serverFd,
+} from './listeners.js';
+import { drain, track } from './drain.js';
+import { checkSignalConflicts, onFinalExit, onSignals, type StopSignal } from './signals.js';
+import { startSuccessor } from './handoff.js';
+
+/** How this process came to be. */
+export type Role = 'foreground' | 'daemon' | 'child';
+
+/** What the parent of a handoff passes to the child, in FORKOVER_HANDOFF. */
+interface HandoffRecord {
+  seq: number;
+  startedAt: number;
+  generation: number;
+  parent: Identity;
+  draining: Identity[];
+}
+
+/** The result of an upgrade attempt, as `upgrade()` resolves it. */
+export type UpgradeResult =
+  | { outcome: 'ok'; pid: number; durationMs: number }
+  | { outcome: 'rolled-back' | 'refused'; reason: string }
+  | { outcome: 'ignored'; reason: string };
+
+type Phase = 'starting' | 'ready' | 'upgrading' | 'draining' | 'stopping';
+
+/** A function the app registers to run when this generation drains (stop or handoff). */
+export type DrainHook = (info: { reason: 'stop' | 'handoff'; deadline: number }) => void | Promise<void>;
+
+/**
+ * One generation of a forkover-managed server. Get it from `forkover()`; register
+ * servers with `listen()`, then call `ready()`.
+ */
+export class Daemon {
+  private phase: Phase = 'starting';
+  private readonly used: UsedListener[] = [];
+  /** dev/ino of each unix socket path we bound or adopted, to remove only our own at exit. */
+  private readonly socketFiles = new Map<string, { dev: number; ino: number }>();
+  private inherited: InheritedFd[] = [];
+  private channel: ParentChannel | undefined;
+  private readonly hooks = new Set<DrainHook>();
+  private handoffSeq = 0;
+  private generation = 1;
+  private drainingGenerations: Identity[] = [];
+  private lastHandoff: HandoffOutcome | null = null;
+  private upgradeAbort: AbortController | undefined;
+  private stopRequests = 0;
+  private readonly startedAt = new Date();
+  private identity: Identity;
+  private handoff: HandoffRecord | undefined;
+  private exitResolve!: (code: number) => void;
+  /** Resolves with the exit code just before this generation exits. */
+  readonly exited: Promise<number>;
+
+  /** @internal use `forkover()` */
+  constructor(
+    readonly settings: Settings,
+    readonly role: Role,
+  ) {
+    this.exited = new Promise((resolve) => (this.exitResolve = resolve));
+    this.identity = { pid: process.pid, starttime: 0, title: settings.name };
+  }
+
+  /** True when this generation was started by a handoff from a previous one. */
+  get hasParent(): boolean {
+    return this.role === 'child';
+  }
+
+  /** The addresses this generation serves, once ready. */
+  get addresses(): { name: string; address: string }[] {
+    return this.used.map((l) => ({ name: l.name, address: l.bound ?? '?' }));
+  }
+
+  /**
+   * Start-up that must happen before the app does anything else: read and clear what
+   * the parent passed, take the title, claim the pidfile.
+   * @internal
+   */
+  async init(env: NodeJS.ProcessEnv): Promise<void> {
+    const readyFd = env[ENV.READY_FD] !== undefined ? Number(env[ENV.READY_FD]) : undefined;
+    const names = env[ENV.FDS];
+    const strays = env[ENV.CLOSE_FDS];
+    const handoff = env[ENV.HANDOFF];
+    // Our variables must not reach the app's own children (R1.6).
+    for (const k of Object.values(ENV)) delete env[k];
+    this.inherited = parseInherited(names, 3);
+    closeStrays(strays, [...this.inherited.map((i) => i.fd), ...(readyFd !== undefined ? [readyFd] : [])]);
+    if (readyFd !== undefined) {
+      if (!Number.isInteger(readyFd) || readyFd < 3) {
+        throw new ForkoverError('INHERITED_INVALID', `${ENV.READY_FD} is ${readyFd}, not an fd number of 3 or more`);
+      }
+      this.channel = new ParentChannel(readyFd);
+      this.channel.open({
+        onEnd: () => {
+          // The launcher or old generation went away before we were ready: nobody would
+          // know about us, so do not linger (contracts §1; issue: launcher killed).
+          if (this.phase === 'starting') {
+            log('the process that started this one went away before it was ready; exiting');
+            this.exitNow(1);
+          }
+        },
+      });
+      process.on('uncaughtExceptionMonitor', (err) => {
+        if (this.phase === 'starting') this.channel?.fail(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+      });
+    }
+    if (handoff !== undefined) {
+      try {
+        this.handoff = JSON.parse(handoff) as HandoffRecord;
+      } catch {
+        throw new ForkoverError('INHERITED_INVALID', `${ENV.HANDOFF} is not valid JSON`);
+      }
+      this.handoffSeq = this.handoff.seq;
+      this.generation = this.handoff.generation;
+    }
+    checkSignalConflicts();
+    // The title is what init scripts match on (R6.4) and part of our recorded identity.
+    process.title = this.settings.name;
+    this.identity = selfIdentity(this.settings.name);
+    onFinalExit(() => this.cleanupAtExit());
+    onSignals({ stop: (sig) => this.onStopSignal(sig), upgrade: (sig) => void this.upgrade(sig) });
+    if (this.role !== 'child' && this.settings.pidfile !== undefined) await this.claim(this.settings.pidfile);
+  }
+
+  /**
+   * Single-instance start (R2.5): under the pidfile lock, refuse if the pidfile names a
+   * live, verified daemon; otherwise replace it (logging why the old one was stale) and
+   * write our own PID.
+   */
+  private async claim(pidfile: string): Promise<void> {
+    const release = await lockPidfile(pidfile, 15_000);
+    try {
+      let pid: number | undefined;
+      try {
+        pid = readPid(pidfile);
+      } catch (err) {
+        log(`replacing unusable pidfile: ${describe(err)}`);
+      }
+      if (pid !== undefined && pid !== process.pid) {
+        const verdict = verify(pid, recordFor(readState(pidfile), pid));
+        if (verdict.kind === 'ours') {
+          throw new ForkoverError('ALREADY_RUNNING', `already running as PID ${pid} (pidfile ${pidfile}); run "forkover stop -p ${pidfile}" first`, {
+            pid,
+            path: pidfile,
+          });
+        }
+        if (verdict.kind === 'unknown') {
+          throw new ForkoverError('IDENTITY_UNKNOWN', `cannot tell whether PID ${pid} from ${pidfile} is running: ${verdict.reason}`, { pid, path: pidfile });
+        }
+        log(`replacing stale pidfile ${pidfile}: ${verdict.reason}`);
+      }
+      publish(pidfile, this.snapshot());
+    } finally {
+      await release().catch(() => {});
+    }
+  }
+
+  /** What this generation publishes in the pidfile's sidecar. */
+  private snapshot(): DaemonState {
+    return {
+      version: 1,
+      leader: { ...this.identity, startedAt: this.startedAt.toISOString(), generation: this.generation },
+      workers: [this.identity],
+      draining: this.drainingGenerations,
+      listeners: this.addresses,
+      handoffSeq: this.handoffSeq,
+      lastHandoff: this.lastHandoff,
+    };
+  }
+
+  /**
+   * Register a server. forkover binds it, or adopts the socket a previous generation
+   * handed over under the same name, when `ready()` runs; the app's code is the same
+   * either way. Returns the daemon, for chaining.
+   */
+  listen(server: net.Server, address: ListenAddress | number | string): this {
+    if (this.phase !== 'starting') throw new ForkoverError('NOT_READY', 'listen() must come before ready()');
+    const addr: ListenAddress =
+      typeof address === 'number' ? { port: address } : typeof address === 'string' ? { path: address } : { ...address };
+    if (addr.port !== undefined && (!Number.isInteger(addr.port) || addr.port < 0 || addr.port > 65535)) {
+      throw new TypeError(`port must be a whole number from 0 to 65535, not ${addr.port}`);
+    }
+    if (addr.path !== undefined && addr.port !== undefined) throw new TypeError('give a port or a path, not both');
+    const name = addr.name ?? defaultName(addr);
+    if (this.used.some((l) => l.name === name)) {
+      throw new TypeError(`two listeners are named "${name}"; give each a distinct { name }`);
+    }
+    track(server);
+    this.used.push({ name, server, address: addr, inherited: false });
+    return this;
+  }
+
+  /** Register a function to run when this generation drains. Returns its undo. */
+  onDrain(hook: DrainHook): () => void {
+    this.hooks.add(hook);
+    return () => this.hooks.delete(hook);
+  }
+
+  /**
+   * Start serving: adopt inherited sockets (or bind new ones), publish the pidfile, and
+   * tell the launcher or the old generation. Adopting is the last step, so a generation
+   * that fails earlier never accepted a connection.
+   */
+  async ready(): Promise<void> {
+    if (this.phase !== 'starting') return;
+    try {
+      for (const l of this.used) {
+        const inherited = this.inherited.find((i) => i.name === l.name);
+        if (inherited) {
+          await adopt(l.server, inherited, l.address.backlog);
+          l.inherited = true;
+        } else {
+          await bind(l.server, l.address);
+        }
+        l.fd = serverFd(l.server);
+        l.bound = describeBound(l.server, l.address);
+        if (l.address.path !== undefined && !l.address.path.startsWith('\0')) {
+          const st = fs.fstatSync(l.fd);
+          this.socketFiles.set(l.address.path, { dev: st.dev, ino: st.ino });
+        }
+      }
+      for (const i of this.inherited) {
+        if (this.used.some((l) => l.name === i.name)) continue;
+        log(`closing inherited listener "${i.name}" (fd ${i.fd}): this version does not use it`);
+        try {
+          fs.closeSync(i.fd);
+        } catch {
+          // already closed
+        }
+      }
+      if (this.settings.pidfile !== undefined) {
+        if (this.role === 'child') this.publishAsSuccessor(this.settings.pidfile);
+        else writeState(this.settings.pidfile, this.snapshot());
+      }
+    } catch (err) {
+      this.fatal(err);
+    }
+    this.phase = 'ready';
+    log(`ready: ${this.settings.name} generation ${this.generation}, listening on ${this.addresses.map((a) => a.address).join(', ') || 'nothing'}`);
+    this.channel?.ready({ pid: process.pid, listeners: this.addresses });
+  }
+
+  /** A successor writes the sidecar and the pidfile once it serves (R2.4, R3.3). */
+  private publishAsSuccessor(pidfile: string): void {
+    const h = this.handoff!;
+    this.drainingGenerations = [...h.draining, h.parent];
+    this.lastHandoff = {
+      seq: h.seq,
+      outcome: 'ok',
+      reason: null,
+      oldPid: h.parent.pid,
+      newPid: process.pid,
+      durationMs: Date.now() - h.startedAt,
+      at: new Date().toISOString(),
+    };
+    publish(pidfile, this.snapshot());
+  }
+
+  /** Previous generations still draining, verified alive. */
+  private liveDraining(): Identity[] {
+    return this.drainingGenerations.filter((g) => verify(g.pid, g).kind === 'ours');
+  }
+
+  /**
+   * Hand over to a new generation (contracts R3.4). Resolves with the outcome; on 'ok'
+   * this generation is draining and will exit.
+   */
+  async upgrade(trigger: string = 'upgrade()'): Promise<UpgradeResult> {
+    if (this.phase === 'upgrading') {
+      log(`${trigger} ignored: a handoff is already in progress`);
+      return { outcome: 'ignored', reason: 'a handoff is already in progress' };
+    }
+    if (this.phase !== 'ready') {
+      log(`${trigger} ignored: this generation is ${this.phase}`);
+      return { outcome: 'ignored', reason: `this generation is ${this.phase}` };
+    }
+    const refuse = (reason: string): UpgradeResult => {
+      log(`${trigger}: handoff refused: ${reason}`);
+      this.handoffSeq += 1;
+      this.recordOutcome({ outcome: 'refused', reason, newPid: null, durationMs: null });
+      return { outcome: 'refused', reason };
+    };
+    if (process.pid === 1) {
+      return refuse('this process is PID 1 (a container init): the container would end with the old generation; restart the container instead');
+    }
+    const draining = this.liveDraining();
+    if (draining.length >= this.settings.maxDraining) {
+      return refuse(
+        `${draining.length} replaced generations are still draining (PIDs ${draining.map((d) => d.pid).join(', ')}), the --max-draining limit; retry once they finish`,
+      );
+    }
+    this.phase = 'upgrading';
+    const seq = this.handoffSeq + 1;
+    const startedAt = Date.now();
+    log(`${trigger}: starting generation ${this.generation + 1} (handoff ${seq})`);
+    this.upgradeAbort = new AbortController();
+    const record: HandoffRecord = { seq, startedAt, generation: this.generation + 1, parent: this.identity, draining };
+    const result = await startSuccessor({
+      listeners: this.used.map((l) => ({ name: l.name, fd: l.fd! })),
+      logfile: this.settings.logfile,
+      env: {
+        [ENV.ROLE]: 'child',
+        [ENV.CWD]: this.settings.cwd,
+        [ENV.HANDOFF]: JSON.stringify(record),
+      },
+      keepNotify: false,
+      timeoutMs: this.settings.upgradeTimeoutMs,
+      signal: this.upgradeAbort.signal,
+    });
+    this.upgradeAbort = undefined;
+    if (!result.ok) {
+      this.handoffSeq = seq;
+      this.recordOutcome({ outcome: 'rolled-back', reason: result.reason, newPid: result.pid ?? null, durationMs: Date.now() - startedAt });
+      log(`handoff ${seq} rolled back: ${result.reason}; PID ${process.pid} keeps serving`);
+      if (this.phase === 'upgrading') this.phase = 'ready';
+      if (this.stopRequests > 0) void this.stop();
+      return { outcome: 'rolled-back', reason: result.reason };
+    }
+    const durationMs = Date.now() - startedAt;
+    log(`handoff ${seq}: PID ${result.pid} serves (${durationMs} ms); draining`);
+    this.handOver(result.child, result.channel);
+    return { outcome: 'ok', pid: result.pid, durationMs };
+  }
+
+  /**
+   * Record a handoff that did not happen. If the failed successor had already written
+   * the pidfile, this writes our own PID back (R2.4).
+   */
+  private recordOutcome(o: Pick<HandoffOutcome, 'outcome' | 'reason' | 'newPid' | 'durationMs'>): void {
+    this.lastHandoff = { seq: this.handoffSeq, oldPid: process.pid, at: new Date().toISOString(), ...o };
+    if (this.settings.pidfile === undefined) return;
+    try {
+      publish(this.settings.pidfile, this.snapshot());
+    } catch (err) {
+      log(`cannot restore ${this.settings.pidfile}: ${describe(err)}`);
+    }
+  }
+
+  /** After a successful handoff: stop accepting, drain, exit (R3.4 step 3). */
+  private handOver(child: ChildProcess, channel: net.Socket): void {
+    this.phase = 'draining';
+    // Keep the channel open until we exit: its EOF tells the successor we are gone.
+    channel.unref();
+    child.unref();
+    void this.drainAndExit('handoff', 0);
+  }
+
+  private onStopSignal(sig: StopSignal): void {
+    this.stopRequests += 1;
+    if (this.stopRequests > 1) {
+      log(`second ${sig}: exiting now`);
+      this.exitNow(1);
+      return;
+    }
+    log(`${sig}: stopping`);
+    void this.stop();
+  }
+
+  /**
+   * Stop gracefully: abandon a handoff in progress, stop accepting, let requests finish
+   * within `--drain-timeout`, exit 0. A generation that is not ready yet exits at once.
+   */
+  async stop(): Promise<void> {
+    if (this.phase === 'starting') {
+      this.exitNow(0);
+      return;
+    }
+    if (this.phase === 'upgrading') {
+      this.upgradeAbort?.abort();
+      return; // upgrade() resumes stop() once the successor is gone
+    }
+    if (this.phase !== 'ready') return;
+    this.phase = 'stopping';
+    await this.drainAndExit('stop', 0);
+  }
+
+  private async drainAndExit(reason: 'stop' | 'handoff', code: number): Promise<void> {
+    const deadline = Date.now() + this.settings.drainTimeoutMs;
+    const hooks = [...this.hooks].map(async (hook) => {
+      try {
+        await hook({ reason, deadline });
+      } catch (err) {
+        log(`drain hook failed: ${describe(err)}`);
+      }
+    });
+    const results = await Promise.all([...this.used.map((l) => drain(l.server, deadline, l.server.listening)), ...hooks]);
+    const forced = results.reduce<number>((n, r) => n + (r ? r.forced : 0), 0);
+    if (forced > 0) log(`--drain-timeout ${this.settings.drainTimeoutMs / 1000} s reached: closed ${forced} connections`);
+    log(reason === 'handoff' ? 'drained; exiting' : 'stopped');
+    this.exitNow(code);
+  }
+
+  /** Print a start-up failure where the waiting process will see it, and exit 1. */
+  fatal(err: unknown): never {
+    const message = describe(err);
+    log(`cannot start: ${message}`);
+    this.channel?.fail(message);
+    this.exitNow(1);
+  }
+
+  private exitNow(code: number): never {
+    this.exitResolve(code);
+    process.exit(code);
+  }
+
+  /** Synchronous cleanup on any final exit: our pidfile, our unix socket paths. */
+  private cleanupAtExit(): void {
+    const pidfile = this.settings.pidfile;
+    if (this.phase === 'draining') return; // handed over: the successor owns everything
+    if (pidfile !== undefined) {
+      try {
+        removeIfOwn(pidfile, process.pid);
+      } catch {
+        // nothing more to do at exit
+      }
+    }
+    // A stopped daemon's socket paths go with it (libuv would unlink them, but bind()
+    // bound them under temporary names); only if the path is still the socket we served.
+    if (this.phase === 'stopping' || this.phase === 'ready') {
+      for (const [file, ours] of this.socketFiles) {
+        try {
+          const onDisk = fs.lstatSync(file);
+          if (onDisk.ino === ours.ino && onDisk.dev === ours.dev) fs.unlinkSync(file);
+        } catch {
+          // gone already
+        }
+      }
+    }
+  }
+}

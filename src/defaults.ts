@@ -1,0 +1,27 @@
+/**
+ * Every default forkover uses, as exported constants that `--help`, the README and the
+ * JSDoc cite, so the three cannot drift apart.
+ *
+ * Must not: import anything.
+ */
+
+/** How long the launcher waits for the daemon to become ready (`--start-timeout`). */
+export const DEFAULT_START_TIMEOUT_S = 60;
+/** How long a stopping or replaced generation may take to finish its requests (`--drain-timeout`). */
+export const DEFAULT_DRAIN_TIMEOUT_S = 30;
+/** How long a new generation has to become ready before it is rolled back (`--upgrade-timeout`). */
+export const DEFAULT_UPGRADE_TIMEOUT_S = 60;
+/** How many replaced generations may drain at once before a handoff is refused (`--max-draining`). */
+export const DEFAULT_MAX_DRAINING = 4;
+/** How long `forkover stop` waits after SIGTERM before it sends SIGKILL (`--timeout`). */
+export const DEFAULT_STOP_TIMEOUT_S = DEFAULT_DRAIN_TIMEOUT_S + 10;
+/** How long `forkover reload` waits for the outcome of a handoff (`--timeout`). */
+export const DEFAULT_RELOAD_TIMEOUT_S = DEFAULT_UPGRADE_TIMEOUT_S + 10;
+/** The longest process title Linux keeps in /proc/PID/comm (contracts R6.4, R9.7). */
+export const MAX_TITLE_LENGTH = 15;
+/** The mode of a log file forkover creates (contracts R1.7). */
+export const LOG_FILE_MODE = 0o640;
+/** The mode of the pidfile and its sidecar (contracts R2.3, R2.8). */
+export const PIDFILE_MODE = 0o644;
+/** Pidfiles larger than this are not read: no PID needs more than a few bytes. */
+export const MAX_PIDFILE_BYTES = 4096;

@@ -1,0 +1,80 @@
+/**
+ * `forkover()`: the entry point an app calls once, before it builds its servers.
+ *
+ * Depending on how the process was started it becomes:
+ *  - the launcher (`--daemon`, started by a user or init): it starts the daemon, waits
+ *    for it to be ready and exits, so the promise never resolves;
+ *  - the daemon or a handoff's new generation (started by forkover): it resolves to the
+ *    Daemon for this generation;
+ *  - a foreground server (no `--daemon`): the same.
+ *
+ * Start-up failures are fatal by design: they are printed (and reported to the waiting
+ * launcher or old generation) and the process exits 1, leaving no pidfile behind.
+ */
+import { Command, CommanderError } from 'commander';
+import { EXIT, ForkoverError, describe } from './errors.js';
+import { type ForkoverOptions, type Settings, forkoverProgram, resolveSettings } from './options.js';
+import { ENV } from './respawn.js';
+import { Daemon, type Role } from './daemon.js';
+import { log } from './log.js';
+
+/** Throws UNSUPPORTED_PLATFORM where forkover cannot work (Windows: no fd passing, no signals). */
+export function assertSupportedPlatform(platform: NodeJS.Platform = process.platform): void {
+  if (platform === 'win32') {
+    throw new ForkoverError(
+      'UNSUPPORTED_PLATFORM',
+      'forkover needs POSIX signals and file-descriptor passing, which Windows lacks; run the server without forkover there, or under WSL',
+    );
+  }
+}
+
+function fromArgv(argv: string[], title: string): ForkoverOptions {
+  const program = forkoverProgram(title).exitOverride().configureOutput({ writeErr: () => {}, writeOut: (s) => process.stdout.write(s) });
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) process.exit(0); // --help, --version
+      process.stderr.write(`${title}: ${err.message.replace(/^error: /, '')}\n`);
+      process.exit(EXIT.BAD_ARGS);
+    }
+    throw err;
+  }
+  return program.opts<ForkoverOptions>();
+}
+
+/**
+ * Set up forkover for this process. Pass the app's commander program (after `parse()`,
+ * with `addForkoverOptions()`), an options object, or nothing to parse `process.argv`
+ * for forkover's flags alone.
+ */
+export async function forkover(input?: Command | ForkoverOptions): Promise<Daemon> {
+  const script = process.argv[1];
+  const role = (process.env[ENV.ROLE] as Role | undefined) ?? 'foreground';
+  let settings: Settings;
+  try {
+    assertSupportedPlatform();
+    const opts = input instanceof Command ? input.opts<ForkoverOptions>() : (input ?? fromArgv(process.argv.slice(2), 'forkover'));
+    settings = resolveSettings(opts, process.env[ENV.CWD] ?? process.cwd(), script);
+  } catch (err) {
+    process.stderr.write(`${script ? script.split('/').pop() : 'forkover'}: ${describe(err)}\n`);
+    process.exit(err instanceof ForkoverError && err.code === 'BAD_OPTION' ? EXIT.BAD_ARGS : EXIT.FAILURE);
+  }
+  if (settings.daemon && process.env[ENV.ROLE] === undefined) {
+    // The launcher: loaded lazily, so the daemon itself never pays for it.
+    const { launch } = await import('./detach.js');
+    const code = await launch(settings, {
+      out: (line) => process.stdout.write(`${line}\n`),
+      err: (line) => process.stderr.write(`${line}\n`),
+    });
+    process.exit(code);
+  }
+  const daemon = new Daemon(settings, role);
+  try {
+    await daemon.init(process.env);
+  } catch (err) {
+    daemon.fatal(err);
+  }
+  if (daemon.role === 'child') log(`generation started by PID ${process.ppid} for a handoff`);
+  return daemon;
+}

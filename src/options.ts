@@ -1,0 +1,157 @@
+/**
+ * forkover's flags: their commander definitions, their defaults, and the validation that
+ * turns them into settings with absolute paths and milliseconds.
+ *
+ * Must not: do anything but parse and check.
+ */
+import * as path from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ForkoverError } from './errors.js';
+import {
+  DEFAULT_DRAIN_TIMEOUT_S,
+  DEFAULT_MAX_DRAINING,
+  DEFAULT_START_TIMEOUT_S,
+  DEFAULT_UPGRADE_TIMEOUT_S,
+  MAX_TITLE_LENGTH,
+} from './defaults.js';
+
+/** The options an app can set from code, or its users with the flags of the same name. */
+export interface ForkoverOptions {
+  /** `--daemon`: detach, as a classic double-forking daemon (contracts §1). Default: foreground. */
+  daemon?: boolean;
+  /** `-p, --pidfile <path>`: required with `daemon`. */
+  pidfile?: string;
+  /** `-l, --logfile <path>`: stdout and stderr, appended. Default: /dev/null as a daemon, the terminal in the foreground. */
+  logfile?: string;
+  /** `--name <title>`: the process title init scripts match on, at most 15 characters (R6.4). Default: the script's base name. */
+  name?: string;
+  /** `--start-timeout <s>`, seconds. Default {@link DEFAULT_START_TIMEOUT_S}. */
+  startTimeout?: number;
+  /** `--drain-timeout <s>`, seconds. Default {@link DEFAULT_DRAIN_TIMEOUT_S}. */
+  drainTimeout?: number;
+  /** `--upgrade-timeout <s>`, seconds. Default {@link DEFAULT_UPGRADE_TIMEOUT_S}. */
+  upgradeTimeout?: number;
+  /** `--max-draining <n>`. Default {@link DEFAULT_MAX_DRAINING}. */
+  maxDraining?: number;
+}
+
+/** Validated options: absolute paths, milliseconds. */
+export interface Settings {
+  daemon: boolean;
+  pidfile: string | undefined;
+  logfile: string | undefined;
+  name: string;
+  startTimeoutMs: number;
+  drainTimeoutMs: number;
+  upgradeTimeoutMs: number;
+  maxDraining: number;
+  /** The directory the user launched from: relative paths were resolved against it. */
+  cwd: string;
+}
+
+function seconds(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
+      throw new InvalidArgumentError(`${flag} takes a number of seconds greater than 0, not "${value}"`);
+    }
+    return n;
+  };
+}
+
+function count(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} takes a whole number of at least 1, not "${value}"`);
+    return n;
+  };
+}
+
+/**
+ * Add forkover's flags to an app's own commander program, so one parser checks both
+ * (an unknown flag is then an error naming it). Read them back with `program.opts()`.
+ */
+export function addForkoverOptions(program: Command): Command {
+  program
+    .addOption(new Option('--daemon', 'detach and run as a daemon; needs --pidfile'))
+    .addOption(new Option('-p, --pidfile <path>', 'write the daemon PID here (absolute path recorded)'))
+    .addOption(new Option('-l, --logfile <path>', 'append stdout and stderr here (default: /dev/null with --daemon)'))
+    .addOption(new Option('--name <title>', `process title, at most ${MAX_TITLE_LENGTH} characters (default: the script's base name)`))
+    .addOption(
+      new Option('--start-timeout <s>', 'seconds the launcher waits for the daemon to become ready')
+        .default(DEFAULT_START_TIMEOUT_S)
+        .argParser(seconds('--start-timeout')),
+    )
+    .addOption(
+      new Option('--drain-timeout <s>', 'seconds a stopping generation may take to finish its requests')
+        .default(DEFAULT_DRAIN_TIMEOUT_S)
+        .argParser(seconds('--drain-timeout')),
+    )
+    .addOption(
+      new Option('--upgrade-timeout <s>', 'seconds a new generation has to become ready before rollback')
+        .default(DEFAULT_UPGRADE_TIMEOUT_S)
+        .argParser(seconds('--upgrade-timeout')),
+    )
+    .addOption(
+      new Option('--max-draining <n>', 'replaced generations allowed to drain at once; more refuses a handoff')
+        .default(DEFAULT_MAX_DRAINING)
+        .argParser(count('--max-draining')),
+    );
+  return program;
+}
+
+/** A program with forkover's flags only, for apps that take no flags of their own. */
+export function forkoverProgram(name: string): Command {
+  return addForkoverOptions(new Command(name)).allowExcessArguments(false);
+}
+
+function checkPositive(value: unknown, flag: string, fallback: number, integer = false): number {
+  if (value === undefined) return fallback;
+  const n = typeof value === 'string' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new ForkoverError('BAD_OPTION', `${flag} must be a ${integer ? 'whole number' : 'number of seconds'} greater than 0, not ${JSON.stringify(value)}`, { flag });
+  }
+  return n;
+}
+
+/** The title a script gets when `--name` is not given: its base name, cut to 15 characters. */
+export function defaultTitle(script: string | undefined): string {
+  return path.basename(script ?? 'node').slice(0, MAX_TITLE_LENGTH) || 'node';
+}
+
+/**
+ * Check options and resolve them against `cwd`, the directory the user launched from
+ * (contracts R1.8). Throws BAD_OPTION naming the flag and the fix.
+ */
+export function resolveSettings(opts: ForkoverOptions, cwd: string, script: string | undefined): Settings {
+  const abs = (p: unknown, flag: string): string | undefined => {
+    if (p === undefined || p === null) return undefined;
+    if (typeof p !== 'string' || p === '') throw new ForkoverError('BAD_OPTION', `${flag} needs a path`, { flag });
+    return path.resolve(cwd, p);
+  };
+  const name = opts.name ?? defaultTitle(script);
+  if (typeof name !== 'string' || name === '' || name.length > MAX_TITLE_LENGTH || /[\s/]/.test(name)) {
+    throw new ForkoverError(
+      'BAD_OPTION',
+      `--name must be 1 to ${MAX_TITLE_LENGTH} characters without spaces or slashes (Linux keeps only 15 in /proc/PID/comm, which init scripts match on), not ${JSON.stringify(name)}`,
+      { flag: '--name' },
+    );
+  }
+  const settings: Settings = {
+    daemon: opts.daemon === true,
+    pidfile: abs(opts.pidfile, '--pidfile'),
+    logfile: abs(opts.logfile, '--logfile'),
+    name,
+    startTimeoutMs: checkPositive(opts.startTimeout, '--start-timeout', DEFAULT_START_TIMEOUT_S) * 1000,
+    drainTimeoutMs: checkPositive(opts.drainTimeout, '--drain-timeout', DEFAULT_DRAIN_TIMEOUT_S) * 1000,
+    upgradeTimeoutMs: checkPositive(opts.upgradeTimeout, '--upgrade-timeout', DEFAULT_UPGRADE_TIMEOUT_S) * 1000,
+    maxDraining: checkPositive(opts.maxDraining, '--max-draining', DEFAULT_MAX_DRAINING, true),
+    cwd,
+  };
+  if (settings.daemon && settings.pidfile === undefined) {
+    throw new ForkoverError('BAD_OPTION', '--daemon needs -p/--pidfile <path>: without a pidfile nobody could find or stop the daemon', {
+      flag: '--pidfile',
+    });
+  }
+  return settings;
+}

@@ -1,0 +1,234 @@
+/**
+ * The pidfile and its sidecar: read, write atomically, remove only our own, lock.
+ *
+ * The pidfile holds exactly `PID\n` (contracts R2.1), because systemd, LSB and both
+ * start-stop-daemons read only its first integer. What forkover needs beyond that (the
+ * identity of each generation, its listeners, the last handoff's outcome) lives in the
+ * sidecar `<pidfile>.meta`, written before the pidfile so a reader never finds a PID
+ * whose record is missing.
+ *
+ * Must not: know about signals, sockets or the CLI.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { ForkoverError } from './errors.js';
+import { MAX_PIDFILE_BYTES, PIDFILE_MODE } from './defaults.js';
+import type { Identity } from './proc.js';
+
+/** What `status --json` and `reload` read: published by the generation the pidfile names. */
+export interface DaemonState {
+  version: 1;
+  /** The generation the pidfile names. */
+  leader: Identity & { startedAt: string; generation: number };
+  /** The leader's workers, leader included (one entry unless `--workers`). */
+  workers: Identity[];
+  /** Replaced generations that may still be draining; readers drop the dead ones. */
+  draining: Identity[];
+  /** The listeners the leader serves. */
+  listeners: { name: string; address: string }[];
+  /** Handoffs counted so far; `reload` waits for this to grow. */
+  handoffSeq: number;
+  /** How the last handoff ended, once one has. */
+  lastHandoff: HandoffOutcome | null;
+}
+
+export interface HandoffOutcome {
+  seq: number;
+  outcome: 'ok' | 'rolled-back' | 'refused';
+  reason: string | null;
+  oldPid: number;
+  newPid: number | null;
+  durationMs: number | null;
+  at: string;
+}
+
+export const statePath = (pidfile: string): string => `${pidfile}.meta`;
+export const lockPath = (pidfile: string): string => `${pidfile}.lock`;
+
+/**
+ * Read the PID from a pidfile. Returns undefined when there is no pidfile; throws
+ * PIDFILE_INVALID, naming the file and what is wrong with it, when it holds no usable PID.
+ */
+export function readPid(file: string): number | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ForkoverError('PIDFILE_INVALID', `cannot read pidfile ${file}: ${(err as Error).message}`, { path: file }, { cause: err });
+  }
+  let text: string;
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new ForkoverError('PIDFILE_INVALID', `pidfile ${file} is not a regular file; remove it`, { path: file });
+    if (st.size > MAX_PIDFILE_BYTES) {
+      throw new ForkoverError('PIDFILE_INVALID', `pidfile ${file} is ${st.size} bytes, too large to hold a PID; remove it`, { path: file });
+    }
+    const buf = Buffer.alloc(MAX_PIDFILE_BYTES);
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    text = buf.subarray(0, n).toString('utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+  const first = text.split('\n', 1)[0]!.trim();
+  if (first === '') throw new ForkoverError('PIDFILE_INVALID', `pidfile ${file} is empty; remove it`, { path: file });
+  if (!/^-?\d+$/.test(first)) {
+    throw new ForkoverError('PIDFILE_INVALID', `pidfile ${file} holds "${first.slice(0, 40)}", not a PID; remove it`, { path: file });
+  }
+  const pid = Number(first);
+  if (!Number.isSafeInteger(pid) || pid <= 1 || pid > 4_194_304) {
+    throw new ForkoverError('PIDFILE_INVALID', `pidfile ${file} holds ${first}, which is no daemon's PID; remove it`, { path: file });
+  }
+  return pid;
+}
+
+/**
+ * Replace `file` atomically (contracts R2.3): write a temp file in the same directory,
+ * opened O_EXCL|O_NOFOLLOW so a planted link is never followed, fsync it, then rename
+ * it over the target. The target is never truncated, so a reader sees the old content
+ * or the new one, and a failure (a full disk) leaves the old file intact and no temp file.
+ */
+export function writeFileAtomic(file: string, data: string, mode: number): void {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
+    fs.fchmodSync(fd, mode);
+    fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    if (fd !== undefined) fs.closeSync(fd);
+    // EEXIST means the temp name is taken by something we did not create: leave it.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') fs.rmSync(tmp, { force: true });
+    throw new ForkoverError('PIDFILE_WRITE', `cannot write ${file}: ${(err as Error).message}; the previous file is unchanged`, { path: file }, { cause: err });
+  }
+}
+
+/** Write `PID\n` to the pidfile, atomically. */
+export function writePid(file: string, pid: number): void {
+  writeFileAtomic(file, `${pid}\n`, PIDFILE_MODE);
+}
+
+export function writeState(pidfile: string, state: DaemonState): void {
+  writeFileAtomic(statePath(pidfile), `${JSON.stringify(state, null, 2)}\n`, PIDFILE_MODE);
+}
+
+/** Publish a generation: the sidecar first, then the pidfile, so the PID never lacks a record. */
+export function publish(pidfile: string, state: DaemonState): void {
+  writeState(pidfile, state);
+  writePid(pidfile, state.leader.pid);
+}
+
+export function readState(pidfile: string): DaemonState | undefined {
+  try {
+    const parsed = JSON.parse(fs.readFileSync(statePath(pidfile), 'utf8')) as DaemonState;
+    return parsed?.version === 1 ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The recorded identity of `pid`, as leader, worker or draining generation. */
+export function recordFor(state: DaemonState | undefined, pid: number): Identity | undefined {
+  if (!state) return undefined;
+  if (state.leader.pid === pid) return state.leader;
+  return state.workers.find((w) => w.pid === pid) ?? state.draining.find((d) => d.pid === pid);
+}
+
+/**
+ * Read the pidfile and its sidecar as one consistent snapshot. A handoff writes the
+ * sidecar, then the pidfile; a reader between the two sees a PID its record does not
+ * lead yet, so read again until the two agree (or give the last pair).
+ */
+export function readSnapshot(pidfile: string): { pid: number | undefined; state: DaemonState | undefined } {
+  let pid = readPid(pidfile);
+  let state = readState(pidfile);
+  for (let i = 0; i < 5 && pid !== undefined && state?.leader.pid !== pid; i++) {
+    pid = readPid(pidfile);
+    state = readState(pidfile);
+  }
+  return { pid, state };
+}
+
+/**
+ * On a final (non-handoff) exit, remove the pidfile and sidecar, but only if the pidfile
+ * still holds our own PID (contracts R2.7): after a handoff it names our successor.
+ * Synchronous, because it runs from exit handlers.
+ */
+export function removeIfOwn(pidfile: string, pid: number): boolean {
+  let current: number | undefined;
+  try {
+    current = readPid(pidfile);
+  } catch {
+    return false;
+  }
+  if (current !== pid) return false;
+  fs.rmSync(pidfile, { force: true });
+  const state = readState(pidfile);
+  if (state === undefined || state.leader.pid === pid) fs.rmSync(statePath(pidfile), { force: true });
+  return true;
+}
+
+/**
+ * Take `<pidfile>.lock` for the check-and-write that makes start-up single-instance
+ * (contracts R2.5). Core Node has no flock, so this is proper-lockfile's mkdir lock,
+ * refreshed while held and broken once stale, which a holder killed mid-start becomes.
+ * Resolves to the release function.
+ */
+export async function lockPidfile(pidfile: string, waitMs: number): Promise<() => Promise<void>> {
+  try {
+    return await lockfile.lock(pidfile, {
+      realpath: false, // the pidfile may not exist yet
+      lockfilePath: lockPath(pidfile),
+      stale: 10_000,
+      update: 2_000,
+      retries: { retries: Math.max(1, Math.ceil(waitMs / 100)), factor: 1, minTimeout: 100, maxTimeout: 100 },
+      // A lost lock must not throw from a timer and kill the daemon; the check-and-write
+      // it guarded is over by the time this could fire.
+      onCompromised: () => {},
+    });
+  } catch (err) {
+    throw new ForkoverError(
+      'PIDFILE_LOCKED',
+      `another start holds ${lockPath(pidfile)}; if no start is running, remove that directory`,
+      { path: lockPath(pidfile) },
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Refuse a directory that someone other than root or the daemon's user could write to
+ * without the sticky bit (contracts R2.8, R10.1): such a user could replace our files
+ * or pick the PID that root later signals. Ancestors are not checked, as neither
+ * systemd nor start-stop-daemon checks them.
+ */
+export function checkDirectory(dir: string, what: string, allowedUids: number[]): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch (err) {
+    throw new ForkoverError('UNSAFE_PATH', `${what} directory ${dir} is not usable: ${(err as Error).message}; create it first`, { path: dir }, { cause: err });
+  }
+  if (!st.isDirectory()) throw new ForkoverError('UNSAFE_PATH', `${dir} is not a directory`, { path: dir });
+  const sticky = (st.mode & 0o1000) !== 0;
+  if ((st.mode & 0o022) !== 0 && !sticky) {
+    throw new ForkoverError(
+      'UNSAFE_PATH',
+      `${what} directory ${dir} is writable by group or others (mode ${(st.mode & 0o7777).toString(8)}); run "chmod go-w ${dir}" or use a directory only its owner can write, such as /run/<name>`,
+      { path: dir },
+    );
+  }
+  if (!allowedUids.includes(st.uid)) {
+    throw new ForkoverError(
+      'UNSAFE_PATH',
+      `${what} directory ${dir} belongs to uid ${st.uid}, not to root or the daemon's user; run "chown ${allowedUids[allowedUids.length - 1]} ${dir}"`,
+      { path: dir },
+    );
+  }
+}

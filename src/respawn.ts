@@ -1,0 +1,97 @@
+/**
+ * What the launcher and a handoff share when they start the next process: the command
+ * line that re-runs this app, a sanitised environment, and the list of stray fds the
+ * new process must close.
+ *
+ * Must not: spawn anything itself.
+ */
+import * as fs from 'node:fs';
+
+/** Internal variables, set by forkover for the process it starts and removed on read. */
+export const ENV = {
+  ROLE: 'FORKOVER_ROLE', // 'daemon' (started by the launcher) or 'child' (started by a handoff)
+  READY_FD: 'FORKOVER_READY_FD', // fd of the channel to the parent (readiness.ts)
+  FDS: 'FORKOVER_FDS', // JSON names of the listeners at fds 3…
+  CLOSE_FDS: 'FORKOVER_CLOSE_FDS', // stray fds inherited by accident, to close at start
+  CWD: 'FORKOVER_CWD', // the directory the user launched from; relative paths resolve here
+  HANDOFF: 'FORKOVER_HANDOFF', // JSON: what the parent knows about this handoff
+} as const;
+
+/** Variables no child may inherit from us (contracts R1.6). */
+const STRIP = [
+  'LISTEN_PID',
+  'LISTEN_FDS',
+  'LISTEN_FDNAMES',
+  'LISTEN_PIDFDID',
+  'WATCHDOG_PID',
+  'WATCHDOG_USEC',
+  'NODE_CHANNEL_FD',
+  'NODE_CHANNEL_SERIALIZATION_MODE',
+  'NODE_UNIQUE_ID',
+];
+
+/** The command that re-runs this app with the same Node flags and arguments (R1.3). */
+export function selfCommand(): { file: string; args: string[] } {
+  return { file: process.execPath, args: [...process.execArgv, ...process.argv.slice(1)] };
+}
+
+/**
+ * A copy of `env` without activation, watchdog, IPC and forkover's own variables, plus
+ * `extra`. `keepNotify` keeps NOTIFY_SOCKET (notify mode only, R1.6).
+ */
+export function childEnv(env: NodeJS.ProcessEnv, extra: Record<string, string>, keepNotify = false): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) continue;
+    if (STRIP.includes(k) || k.startsWith('FORKOVER_')) continue;
+    if (k === 'NOTIFY_SOCKET' && !keepNotify) continue;
+    out[k] = v;
+  }
+  return { ...out, ...extra };
+}
+
+const O_CLOEXEC = 0o2000000;
+
+/**
+ * This process's fds that a spawned child would inherit by accident: open, above 2, and
+ * without FD_CLOEXEC. Node marks fds 0–15 (and on to the first gap) close-on-exec at
+ * start-up and opens its own with O_CLOEXEC (R1.4), so these can only be high fds that
+ * were inherited across a gap. Core Node cannot set FD_CLOEXEC, and /bin/sh cannot name
+ * fds above 9, so the list travels to the child, which closes them first thing.
+ * Linux only (fdinfo); elsewhere the list is empty.
+ */
+export function strayFds(keep: number[] = []): number[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc/self/fdinfo');
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  for (const e of entries) {
+    const fd = Number(e);
+    if (!Number.isInteger(fd) || fd <= 2 || keep.includes(fd)) continue;
+    try {
+      const info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+      const flags = /^flags:\s*([0-7]+)/m.exec(info);
+      if (flags && (parseInt(flags[1]!, 8) & O_CLOEXEC) === 0) out.push(fd);
+    } catch {
+      // closed between readdir and read (readdir's own fd, for one)
+    }
+  }
+  return out;
+}
+
+/** Close the stray fds a parent listed (see strayFds). */
+export function closeStrays(list: string | undefined, keep: number[]): void {
+  if (!list) return;
+  for (const s of list.split(',')) {
+    const fd = Number(s);
+    if (!Number.isInteger(fd) || fd <= 2 || keep.includes(fd)) continue;
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // already closed
+    }
+  }
+}
