@@ -418,16 +418,25 @@ export class Daemon {
 
   private async drainAndExit(reason: 'stop' | 'handoff', code: number): Promise<void> {
     const deadline = Date.now() + this.settings.drainTimeoutMs;
-    const hooks = [...this.hooks].map(async (hook) => {
-      try {
-        await hook({ reason, deadline });
-      } catch (err) {
-        log(`drain hook failed: ${describe(err)}`);
-      }
-    });
-    const results = await Promise.all([...this.used.map((l) => drain(l.server, deadline, l.server.listening)), ...hooks]);
-    const forced = results.reduce<number>((n, r) => n + (r ? r.forced : 0), 0);
+    // A ref'd timer holds the process until the deadline, so a drain hook that is still
+    // working keeps it alive even when nothing else does; hooks get no longer than that.
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), this.settings.drainTimeoutMs)));
+    const hooks = Promise.all(
+      [...this.hooks].map(async (hook) => {
+        try {
+          await hook({ reason, deadline });
+        } catch (err) {
+          log(`drain hook failed: ${describe(err)}`);
+        }
+      }),
+    );
+    const servers = Promise.all(this.used.map((l) => drain(l.server, deadline, l.server.listening)));
+    const [results, hooksDone] = await Promise.all([servers, Promise.race([hooks.then(() => 'done' as const), expired])]);
+    clearTimeout(timer);
+    const forced = results.reduce((n, r) => n + r.forced, 0);
     if (forced > 0) log(`--drain-timeout ${this.settings.drainTimeoutMs / 1000} s reached: closed ${forced} connections`);
+    if (hooksDone === 'expired') log(`--drain-timeout ${this.settings.drainTimeoutMs / 1000} s reached: drain hooks still running were abandoned`);
     log(reason === 'handoff' ? 'drained; exiting' : 'stopped');
     this.exitNow(code);
   }

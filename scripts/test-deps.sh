@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests drive for real, if any is missing. Idempotent
+# and quick when everything is there. Used by `npm test` (pretest) and by .ci/run.
+#   tini               subreaper for tests that daemonize (PID 1 here does not reap)
+# Add a line "command:package" below for each program a test needs.
+set -euo pipefail
+needs=(
+  tini:tini
+)
+missing=()
+for item in "${needs[@]}"; do
+  cmd=${item%%:*}; pkg=${item##*:}
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "$cmd" ]; then missing+=("$pkg"); fi
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "The tests need these Debian packages: ${missing[*]}" >&2
+  echo "Install them with: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing test dependencies: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,302 @@
+/**
+ * What every integration test needs: temp dirs, real processes that are always killed,
+ * waits on events under a deadline, an HTTP client and a bounded load loop.
+ *
+ * Rules these helpers enforce: every process a test starts is registered and killed by
+ * PID in afterEach, even when the test fails; nothing sleeps to synchronise.
+ */
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const HELLO = path.join(ROOT, 'examples/hello.js');
+export const CLI = path.join(ROOT, 'bin/forkover.js');
+export const fixture = (name: string): string => path.join(ROOT, 'test/fixtures', name);
+
+/** A fresh directory for one test, removed by cleanup(). */
+export function tmpdir(prefix = 'forkover-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
+
+const dirs: string[] = [];
+const children = new Set<ChildProcess>();
+const pids = new Map<number, number | undefined>(); // pid -> starttime when registered
+
+/** Start time of a PID from /proc, or undefined if gone. */
+export function procStat(pid: number): { state: string; ppid: number; session: number; pgrp: number; starttime: number; comm: string } | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const close = text.lastIndexOf(')');
+  const rest = text.slice(close + 2).split(' ');
+  return {
+    comm: text.slice(text.indexOf('(') + 1, close),
+    state: rest[0]!,
+    ppid: Number(rest[1]),
+    pgrp: Number(rest[2]),
+    session: Number(rest[3]),
+    starttime: Number(rest[19]),
+  };
+}
+
+/** Alive and not a zombie. */
+export function alive(pid: number): boolean {
+  const s = procStat(pid);
+  return s !== undefined && s.state !== 'Z' && s.state !== 'X';
+}
+
+/** Remember a PID we caused to exist (a daemon, a generation) so cleanup() kills it. */
+export function track(pid: number | undefined): void {
+  if (pid === undefined || pid <= 1 || pids.has(pid)) return;
+  pids.set(pid, procStat(pid)?.starttime);
+}
+
+/** Kill everything registered: children and tracked PIDs (only if still the same process). */
+export async function cleanup(): Promise<void> {
+  for (const c of children) {
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }
+  children.clear();
+  for (const [pid, start] of pids) {
+    const s = procStat(pid);
+    if (s && s.state !== 'Z' && (start === undefined || s.starttime === start)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+  for (const pid of pids.keys()) await waitUntil(() => !alive(pid), 5_000).catch(() => {});
+  pids.clear();
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+}
+
+/** Poll `check` until truthy, or throw naming `what` at the deadline. */
+export async function waitUntil<T>(check: () => T | undefined | false | null, timeoutMs: number, what = 'condition', intervalMs = 10): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await delay(intervalMs);
+  }
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a command to completion (killed at `timeoutMs`), capturing output. */
+export function run(file: string, args: string[], opts: SpawnOptions & { timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Run `node <script> args` (cwd defaults to the test's dir). */
+export function node(script: string, args: string[], opts: SpawnOptions & { timeoutMs?: number } = {}): Promise<RunResult> {
+  return run(process.execPath, [script, ...args], opts);
+}
+
+/** Run the control CLI. */
+export function cli(args: string[], opts: SpawnOptions & { timeoutMs?: number } = {}): Promise<RunResult> {
+  return node(CLI, args, opts);
+}
+
+/** Start a long-running process; it is killed by cleanup(). */
+export function start(file: string, args: string[], opts: SpawnOptions = {}): ChildProcess & { output: () => string } {
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts }) as ChildProcess & { output: () => string };
+  children.add(child);
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.output = () => out;
+  return child;
+}
+
+/** Wait for a line matching `re` in a started process's output. */
+export function waitForOutput(child: ChildProcess & { output: () => string }, re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+  return waitUntil(() => child.output().match(re), timeoutMs, `output matching ${re} (got: ${child.output().slice(-500)})`);
+}
+
+/** Read a pidfile's PID, or undefined. */
+export function readPid(pidfile: string): number | undefined {
+  try {
+    const n = parseInt(fs.readFileSync(pidfile, 'utf8'), 10);
+    return Number.isInteger(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Start examples/hello.js (or another app) as a daemon; resolves once the launcher exited 0. */
+export async function startDaemon(
+  dir: string,
+  extra: string[] = [],
+  app = HELLO,
+): Promise<{ pid: number; port: number; pidfile: string; logfile: string; launcher: RunResult }> {
+  const pidfile = path.join(dir, 'app.pid');
+  const logfile = path.join(dir, 'app.log');
+  const launcher = await node(app, ['--port', '0', '--host', '127.0.0.1', '--daemon', '-p', pidfile, '-l', logfile, ...extra], { cwd: dir });
+  const pid = readPid(pidfile);
+  track(pid);
+  if (launcher.code !== 0 || pid === undefined) {
+    throw new Error(`launcher exited ${launcher.code}: ${launcher.stderr}\n${launcher.stdout}`);
+  }
+  const m = /listening on [^\n]*?:(\d+)/.exec(launcher.stdout);
+  return { pid, port: m ? Number(m[1]) : 0, pidfile, logfile, launcher };
+}
+
+export interface Reply {
+  status: number;
+  body: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+/** One GET to 127.0.0.1. */
+export function get(port: number, urlPath = '/', agent: http.Agent | false = false, timeoutMs = 15_000): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
+    req.on('error', reject);
+  });
+}
+
+export interface LoadStats {
+  ok: number;
+  failed: number;
+  byKind: Record<string, number>;
+  pids: Set<string>;
+  errors: string[];
+}
+
+/**
+ * A bounded load loop against 127.0.0.1:port: `concurrency` workers issuing GETs until
+ * `stop()` is called, `maxRequests` are done, or `maxMs` passes, whichever first.
+ * keepAlive reuses connections through Node's own Agent (which does not retry).
+ */
+export function load(port: number, opts: { concurrency?: number; keepAlive?: boolean; maxRequests?: number; maxMs?: number; path?: string } = {}) {
+  const concurrency = opts.concurrency ?? 16;
+  const maxRequests = opts.maxRequests ?? 200_000;
+  const deadline = Date.now() + (opts.maxMs ?? 60_000);
+  const agent = opts.keepAlive ? new http.Agent({ keepAlive: true, maxSockets: concurrency }) : false;
+  const stats: LoadStats = { ok: 0, failed: 0, byKind: {}, pids: new Set(), errors: [] };
+  let stopped = false;
+  let issued = 0;
+  const worker = async () => {
+    while (!stopped && issued < maxRequests && Date.now() < deadline) {
+      issued++;
+      try {
+        const r = await get(port, opts.path ?? '/', agent, 10_000);
+        if (r.status >= 200 && r.status < 300) {
+          stats.ok++;
+          stats.pids.add(r.body.trim().split(' ').pop()!);
+        } else {
+          stats.failed++;
+          stats.byKind[`http ${r.status}`] = (stats.byKind[`http ${r.status}`] ?? 0) + 1;
+        }
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        stats.failed++;
+        stats.byKind[code] = (stats.byKind[code] ?? 0) + 1;
+        if (stats.errors.length < 10) stats.errors.push(String((err as Error).message));
+      }
+    }
+  };
+  const done = Promise.all(Array.from({ length: concurrency }, worker)).then(() => {
+    if (agent) agent.destroy();
+    return stats;
+  });
+  return {
+    stats,
+    done,
+    stop: () => {
+      stopped = true;
+      return done;
+    },
+  };
+}
+
+/** Number of open fds of a process. */
+export function fdCount(pid: number): number {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Children of `pid` (from /proc), for zombie and orphan checks. */
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const e of fs.readdirSync('/proc')) {
+    const n = Number(e);
+    if (!Number.isInteger(n)) continue;
+    if (procStat(n)?.ppid === pid) out.push(n);
+  }
+  return out;
+}
+
+/** Processes whose comm is `title` (only for assertions about processes tests started). */
+export function processesTitled(title: string): number[] {
+  const out: number[] = [];
+  for (const e of fs.readdirSync('/proc')) {
+    const n = Number(e);
+    if (!Number.isInteger(n)) continue;
+    const s = procStat(n);
+    if (s?.comm === title && s.state !== 'Z') out.push(n);
+  }
+  return out;
+}
+
+/** The nearest ancestor (or 1) that reaps orphans for us: where daemons get reparented. */
+export function reaperPids(): number[] {
+  const out = [1];
+  let pid = process.pid;
+  while (pid > 1) {
+    out.push(pid);
+    pid = procStat(pid)?.ppid ?? 1;
+  }
+  return out;
+}
+
+/** Sockets a process holds (listeners and connections), from /proc. */
+export function socketCount(pid: number): number {
+  let n = 0;
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return n;
+}
