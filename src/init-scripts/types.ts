@@ -1,0 +1,35 @@
+/**
+ * The shared shape of `forkover init-script` renderers: one function per init system,
+ * each turning the same spec into the files that system needs.
+ *
+ * Must not: read or write files; renderers are pure.
+ */
+
+export type InitScriptKind = 'systemd' | 'systemd-notify' | 'systemd-socket' | 'sysv' | 'openrc' | 'logrotate';
+
+export interface InitScriptSpec {
+  kind: InitScriptKind;
+  /** Service name; also the process title (`--name`, ≤ 15 characters). */
+  name: string;
+  /** Run the service as this user (each init system's own way; see the renderers). */
+  user?: string;
+  group?: string;
+  /** Absolute pidfile path; default `/run/<name>/<name>.pid`. */
+  pidfile: string;
+  /** Absolute log file path, if any. */
+  logfile?: string;
+  /** The `.socket` unit's ListenStream= (systemd-socket only). */
+  listen?: string;
+  /** The app's own command line, e.g. ['/usr/bin/node', '/srv/app/server.js', '--port', '8080']. */
+  command: string[];
+  /** The absolute path of the forkover CLI to call for reload/status. */
+  forkoverBin: string;
+}
+
+export interface RenderedFile {
+  /** Suggested file name, e.g. `app.service`, `/etc/init.d/app`. */
+  filename: string;
+  content: string;
+}
+
+export type Renderer = (spec: InitScriptSpec) => RenderedFile[];
