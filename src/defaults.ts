@@ -13,6 +13,16 @@ export const DEFAULT_DRAIN_TIMEOUT_S = 30;
 export const DEFAULT_UPGRADE_TIMEOUT_S = 60;
 /** How many replaced generations may drain at once before a handoff is refused (`--max-draining`). */
 export const DEFAULT_MAX_DRAINING = 4;
+/** How many processes a generation runs, all accepting on the same sockets (`--workers`). */
+export const DEFAULT_WORKERS = 1;
+/** A crashed worker is restarted after this delay, doubled for each crash in a row (workers.ts). */
+export const WORKER_RESTART_MIN_MS = 100;
+/** The longest delay before a crashed worker is restarted: the backoff's bound. */
+export const WORKER_RESTART_MAX_MS = 10_000;
+/** A worker that ran this long before it crashed starts the backoff afresh. */
+export const WORKER_STABLE_MS = 30_000;
+/** How long a draining leader waits past --drain-timeout for its workers before it SIGKILLs them. */
+export const WORKER_EXIT_GRACE_MS = 1_000;
 /** How long `forkover stop` waits after SIGTERM before it sends SIGKILL (`--timeout`). */
 export const DEFAULT_STOP_TIMEOUT_S = DEFAULT_DRAIN_TIMEOUT_S + 10;
 /** How long `forkover reload` waits for the outcome of a handoff (`--timeout`). */

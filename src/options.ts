@@ -12,6 +12,7 @@ import {
   DEFAULT_MAX_DRAINING,
   DEFAULT_START_TIMEOUT_S,
   DEFAULT_UPGRADE_TIMEOUT_S,
+  DEFAULT_WORKERS,
   MAX_TITLE_LENGTH,
 } from './defaults.js';
 
@@ -33,6 +34,8 @@ export interface ForkoverOptions {
   upgradeTimeout?: number;
   /** `--max-draining <n>`. Default {@link DEFAULT_MAX_DRAINING}. */
   maxDraining?: number;
+  /** `--workers <n>`: processes per generation, all accepting on the same sockets. Default {@link DEFAULT_WORKERS}. */
+  workers?: number;
 }
 
 /** Validated options: absolute paths, milliseconds. */
@@ -45,6 +48,8 @@ export interface Settings {
   drainTimeoutMs: number;
   upgradeTimeoutMs: number;
   maxDraining: number;
+  /** Processes per generation: the leader (named in the pidfile) and `workers - 1` more. */
+  workers: number;
   /** The directory the user launched from: relative paths were resolved against it. */
   cwd: string;
 }
@@ -96,6 +101,11 @@ export function addForkoverOptions(program: Command): Command {
       new Option('--max-draining <n>', 'replaced generations allowed to drain at once; more refuses a handoff')
         .default(DEFAULT_MAX_DRAINING)
         .argParser(count('--max-draining')),
+    )
+    .addOption(
+      new Option('--workers <n>', 'processes per generation, all accepting on the same sockets (the pidfile names the leader)')
+        .default(DEFAULT_WORKERS)
+        .argParser(count('--workers')),
     );
   return program;
 }
@@ -146,6 +156,7 @@ export function resolveSettings(opts: ForkoverOptions, cwd: string, script: stri
     drainTimeoutMs: checkPositive(opts.drainTimeout, '--drain-timeout', DEFAULT_DRAIN_TIMEOUT_S) * 1000,
     upgradeTimeoutMs: checkPositive(opts.upgradeTimeout, '--upgrade-timeout', DEFAULT_UPGRADE_TIMEOUT_S) * 1000,
     maxDraining: checkPositive(opts.maxDraining, '--max-draining', DEFAULT_MAX_DRAINING, true),
+    workers: checkPositive(opts.workers, '--workers', DEFAULT_WORKERS, true),
     cwd,
   };
   if (settings.daemon && settings.pidfile === undefined) {
