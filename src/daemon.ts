@@ -45,9 +45,10 @@ import {
 import { drain, track } from './drain.js';
 import { checkSignalConflicts, onFinalExit, onSignals, type StopSignal } from './signals.js';
 import { startSuccessor } from './handoff.js';
+import { WorkerSet } from './workers.js';
 
-/** How this process came to be. */
-export type Role = 'foreground' | 'daemon' | 'child';
+/** How this process came to be. A 'worker' serves beside its leader (`--workers`, workers.ts). */
+export type Role = 'foreground' | 'daemon' | 'child' | 'worker';
 
 /** What the parent of a handoff passes to the child, in FORKOVER_HANDOFF. */
 interface HandoffRecord {
@@ -90,6 +91,10 @@ export class Daemon {
   private readonly startedAt = new Date();
   private identity: Identity;
   private handoff: HandoffRecord | undefined;
+  /** The leader's workers (`--workers N`, N > 1), once started. */
+  private workers: WorkerSet | undefined;
+  /** A worker's go-ahead from its leader (`MAIN`): adopt the sockets now (workers.ts). */
+  private goAhead: (() => void) | undefined;
   private exitResolve!: (code: number) => void;
   /** Resolves with the exit code just before this generation exits. */
   readonly exited: Promise<number>;
@@ -139,8 +144,13 @@ export class Daemon {
           if (this.phase === 'starting') {
             log('the process that started this one went away before it was ready; exiting');
             this.exitNow(1);
+          } else if (this.role === 'worker') {
+            // The leader is gone, or drains and asks us to (workers.ts): drain and exit.
+            log('the leader closed the channel: draining');
+            void this.stop();
           }
         },
+        onMain: () => this.goAhead?.(),
       });
       process.on('uncaughtExceptionMonitor', (err) => {
         if (this.phase === 'starting') this.channel?.fail(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
@@ -161,7 +171,9 @@ export class Daemon {
     this.identity = selfIdentity(this.settings.name);
     onFinalExit(() => this.cleanupAtExit());
     onSignals({ stop: (sig) => this.onStopSignal(sig), upgrade: (sig) => void this.upgrade(sig) });
-    if (this.role !== 'child' && this.settings.pidfile !== undefined) await this.claim(this.settings.pidfile);
+    // Only a leader started by the launcher or in the foreground claims the pidfile; a
+    // handoff's child publishes once ready, and a worker never touches it.
+    if (this.role !== 'child' && this.role !== 'worker' && this.settings.pidfile !== undefined) await this.claim(this.settings.pidfile);
   }
 
   /**
@@ -202,7 +214,7 @@ export class Daemon {
     return {
       version: 1,
       leader: { ...this.identity, startedAt: this.startedAt.toISOString(), generation: this.generation },
-      workers: [this.identity],
+      workers: [this.identity, ...(this.workers?.identities() ?? [])],
       draining: this.drainingGenerations,
       listeners: this.addresses,
       handoffSeq: this.handoffSeq,
@@ -246,12 +258,13 @@ export class Daemon {
   async ready(): Promise<void> {
     if (this.phase !== 'starting') return;
     try {
+      await this.prepareWorkers();
       for (const l of this.used) {
         const inherited = this.inherited.find((i) => i.name === l.name);
         if (inherited) {
           await adopt(l.server, inherited, l.address.backlog);
           l.inherited = true;
-        } else {
+        } else if (!l.server.listening) {
           await bind(l.server, l.address);
         }
         l.fd = serverFd(l.server);
@@ -270,16 +283,68 @@ export class Daemon {
           // already closed
         }
       }
-      if (this.settings.pidfile !== undefined) {
+      // The leader publishes and reports ready only once all its workers serve.
+      await this.workers?.go();
+      if (this.settings.pidfile !== undefined && this.role !== 'worker') {
         if (this.role === 'child') this.publishAsSuccessor(this.settings.pidfile);
         else writeState(this.settings.pidfile, this.snapshot());
       }
     } catch (err) {
+      await this.workers?.killAll();
       this.fatal(err);
     }
     this.phase = 'ready';
-    log(`ready: ${this.settings.name} generation ${this.generation}, listening on ${this.addresses.map((a) => a.address).join(', ') || 'nothing'}`);
+    log(`ready: ${this.settings.name} ${this.role === 'worker' ? `worker of PID ${process.ppid}` : `generation ${this.generation}`}, listening on ${this.addresses.map((a) => a.address).join(', ') || 'nothing'}`);
     this.channel?.ready({ pid: process.pid, listeners: this.addresses });
+  }
+
+  /**
+   * `--workers` (see workers.ts for the design). A worker reports prepared and waits for
+   * its leader's go-ahead before it adopts anything. A leader binds its new sockets,
+   * starts its workers on those and on the inherited ones, and adopts the inherited ones
+   * only after every worker is prepared, so a set that fails never took a connection.
+   */
+  private async prepareWorkers(): Promise<void> {
+    if (this.role === 'worker') {
+      const missing = this.used.find((l) => !this.inherited.some((i) => i.name === l.name));
+      if (missing) {
+        throw new ForkoverError('INHERITED_INVALID', `this worker registers listener "${missing.name}", which its leader did not hand over; workers must run the leader's code and flags`);
+      }
+      const go = new Promise<void>((resolve) => (this.goAhead = resolve));
+      // Nothing else holds the event loop yet (the channel is unref'd, the servers do not
+      // listen): keep the process alive until the go-ahead or the channel's EOF.
+      const hold = setInterval(() => {}, 60_000);
+      this.channel?.ready({ pid: process.pid, listeners: [] });
+      await go;
+      clearInterval(hold);
+      return;
+    }
+    if (this.settings.workers <= 1) return;
+    for (const l of this.used) {
+      if (!this.inherited.some((i) => i.name === l.name)) await bind(l.server, l.address);
+    }
+    this.workers = await WorkerSet.start({
+      count: this.settings.workers - 1,
+      listeners: this.used.map((l) => ({ name: l.name, fd: this.inherited.find((i) => i.name === l.name)?.fd ?? serverFd(l.server) })),
+      logfile: this.settings.logfile,
+      title: this.settings.name,
+      cwd: this.settings.cwd,
+      timeoutMs: this.role === 'child' ? this.settings.upgradeTimeoutMs : this.settings.startTimeoutMs,
+      onChange: () => this.republishWorkers(),
+      // Replace crashed workers while this generation serves, not once it drains.
+      shouldRestart: () => this.phase === 'ready' || this.phase === 'upgrading',
+    });
+    log(`started ${this.settings.workers - 1} worker(s): PIDs ${this.workers.identities().map((w) => w.pid).join(', ')}`);
+  }
+
+  /** A worker was replaced: keep the sidecar's list current, for `status` and `stop`. */
+  private republishWorkers(): void {
+    if (this.phase !== 'ready' || this.settings.pidfile === undefined) return;
+    try {
+      writeState(this.settings.pidfile, this.snapshot());
+    } catch (err) {
+      log(`cannot update ${this.settings.pidfile}: ${describe(err)}`);
+    }
   }
 
   /** A successor writes the sidecar and the pidfile once it serves (R2.4, R3.3). */
@@ -308,6 +373,10 @@ export class Daemon {
    * this generation is draining and will exit.
    */
   async upgrade(trigger: string = 'upgrade()'): Promise<UpgradeResult> {
+    if (this.role === 'worker') {
+      log(`${trigger} ignored: this is a worker; signal the leader, the PID in the pidfile`);
+      return { outcome: 'ignored', reason: 'this process is a worker; only the leader hands over' };
+    }
     if (this.phase === 'upgrading') {
       log(`${trigger} ignored: a handoff is already in progress`);
       return { outcome: 'ignored', reason: 'a handoff is already in progress' };
@@ -432,7 +501,9 @@ export class Daemon {
       }),
     );
     const servers = Promise.all(this.used.map((l) => drain(l.server, deadline, l.server.listening)));
-    const [results, hooksDone] = await Promise.all([servers, Promise.race([hooks.then(() => 'done' as const), expired])]);
+    // Workers drain beside us; the leader exits after them (workers.ts).
+    const workers = this.workers?.drain(deadline);
+    const [results, hooksDone] = await Promise.all([servers, Promise.race([hooks.then(() => 'done' as const), expired]), workers]);
     clearTimeout(timer);
     const forced = results.reduce((n, r) => n + r.forced, 0);
     if (forced > 0) log(`--drain-timeout ${this.settings.drainTimeoutMs / 1000} s reached: closed ${forced} connections`);
@@ -458,6 +529,7 @@ export class Daemon {
   private cleanupAtExit(): void {
     const pidfile = this.settings.pidfile;
     if (this.phase === 'draining') return; // handed over: the successor owns everything
+    if (this.role === 'worker') return; // the leader owns the pidfile and the socket paths
     if (pidfile !== undefined) {
       try {
         removeIfOwn(pidfile, process.pid);
