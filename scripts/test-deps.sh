@@ -2,10 +2,12 @@
 # Installs the Debian packages the tests drive for real, if any is missing. Idempotent
 # and quick when everything is there. Used by `npm test` (pretest) and by .ci/run.
 #   tini               subreaper for tests that daemonize (PID 1 here does not reap)
+#   openssl            self-signed certificates for the https/http2 example tests
 # Add a line "command:package" below for each program a test needs.
 set -euo pipefail
 needs=(
   tini:tini
+  openssl:openssl
 )
 missing=()
 for item in "${needs[@]}"; do

@@ -270,7 +270,9 @@ export class Daemon {
         l.fd = serverFd(l.server);
         l.bound = describeBound(l.server, l.address);
         if (l.address.path !== undefined && !l.address.path.startsWith('\0')) {
-          const st = fs.fstatSync(l.fd);
+          // lstat the path, not fstat the fd: a socket fd's inode lives in sockfs, never
+          // equal to the socket file's, so cleanupAtExit would never remove the path.
+          const st = fs.lstatSync(l.address.path);
           this.socketFiles.set(l.address.path, { dev: st.dev, ino: st.ino });
         }
       }

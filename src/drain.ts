@@ -17,6 +17,13 @@
  *    hint (lib/_http_agent.js), so no request can be racing towards it by then. Node's
  *    own keep-alive timer does this; drain just does not cut it short.
  *  - HTTP/2 sessions get GOAWAY (`session.close()`): open streams finish, no new ones start.
+ *    A stream the client sent while the GOAWAY was on its way is refused (RST_STREAM
+ *    REFUSED_STREAM, ID above the GOAWAY's last stream ID): never processed, so safe to
+ *    retry on a new connection (RFC 9113 §6.8, §8.7); browsers and curl do, Node's
+ *    http2 client leaves it to the app. A shutdown notice first (GOAWAY with the maximum
+ *    stream ID, then a PING round trip) would close that window, but Node only exposes
+ *    `session.goaway()`, after which nghttp2 already ignores new streams: tried, it
+ *    refused as many streams as a plain close.
  *  - At the drain deadline every remaining connection is destroyed.
  *
  * Must not: know about processes, pidfiles or signals.
