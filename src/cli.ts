@@ -7,7 +7,8 @@
  */
 import * as path from 'node:path';
 import { Command, CommanderError, Option, InvalidArgumentError } from 'commander';
-import { EXIT, STATUS_EXIT, describe } from './errors.js';
+import { EXIT, STATUS_EXIT, describe, isForkoverError } from './errors.js';
+import { assertSupportedPlatform } from './forkover.js';
 import { DEFAULT_RELOAD_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from './defaults.js';
 import { type DaemonState, readSnapshot, recordFor, removeIfOwn } from './pidfile.js';
 import { type Identity, type Verdict, pollUntil, signalPid, verify, waitForExit } from './proc.js';
@@ -16,6 +17,8 @@ export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
   cwd: string;
+  /** The platform to check (default `process.platform`); tests fake Windows with it. */
+  platform?: NodeJS.Platform;
 }
 
 const defaultIo: Io = {
@@ -317,6 +320,13 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   if (!chosen) {
     io.err(prog.helpInformation());
     return EXIT.BAD_ARGS;
+  }
+  try {
+    assertSupportedPlatform(io.platform ?? process.platform);
+  } catch (err) {
+    // LSB: "unimplemented feature" for actions, "unknown" for status (R6.1, R6.2).
+    io.err(`forkover ${chosen.name}: ${isForkoverError(err) ? `${err.code}: ` : ''}${describe(err)}`);
+    return chosen.name === 'status' ? STATUS_EXIT.UNKNOWN : EXIT.UNIMPLEMENTED;
   }
   const pidfile = path.resolve(io.cwd, String(chosen.opts.pidfile));
   try {

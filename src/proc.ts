@@ -47,12 +47,16 @@ const hasProc = (() => {
   }
 })();
 
+/** Where process facts come from: /proc (Linux), or `ps` where there is none (macOS). */
+export type StatSource = 'proc' | 'ps';
+
 /**
  * Parse /proc/PID/stat. Returns undefined when the process does not exist.
  * The comm field may hold spaces and parentheses, so split after the *last* ')'.
+ * `source` defaults to /proc when it exists; tests pass 'ps' to run the macOS path.
  */
-export function readStat(pid: number): ProcStat | undefined {
-  if (!hasProc) return psStat(pid);
+export function readStat(pid: number, source: StatSource = hasProc ? 'proc' : 'ps'): ProcStat | undefined {
+  if (source === 'ps') return psStat(pid);
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -77,30 +81,37 @@ export function readStat(pid: number): ProcStat | undefined {
 }
 
 /**
- * Without /proc (macOS), `ps` gives the state, parent, session and command name; the
- * start time becomes the `lstart` string's seconds, which is coarser but still tells a
- * recycled PID from the original in practice. Documented in the README.
+ * Without /proc (macOS), `ps` gives the state, parent, session and title; the start
+ * time becomes the `lstart` string's seconds, which is coarser but still tells a
+ * recycled PID from the original in practice. Documented in the README ("Platforms").
+ *
+ * The title comes from `command` (the argv area, which `process.title` overwrites on
+ * every Unix), not `comm`: macOS's `comm` is the executable's path, which is "node" for
+ * every Node process. `LC_ALL=C` keeps `lstart` in the English format Date.parse reads.
  */
 function psStat(pid: number): ProcStat | undefined {
   let out: string;
   try {
-    out = execFileSync('ps', ['-o', 'stat=,ppid=,pgid=,sess=,lstart=,comm=', '-p', String(pid)], {
+    out = execFileSync('ps', ['-o', 'stat=,ppid=,pgid=,sess=,lstart=,command=', '-p', String(pid)], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
+      env: { ...process.env, LC_ALL: 'C' },
     });
   } catch {
     return undefined;
   }
-  const m = /^\s*(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\w{3} \w{3}\s+\d+ [\d:]+ \d+)\s+(.*)$/.exec(out.trim());
+  // macOS prints `sess` as a session pointer (hex), Linux as a number.
+  const m = /^\s*(\S+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(\w{3} \w{3}\s+\d+ [\d:]+ \d+)\s+(.*)$/.exec(out.trim());
   if (!m) return undefined;
   return {
     pid,
     state: m[1]!.charAt(0),
     ppid: Number(m[2]),
     pgrp: Number(m[3]),
-    session: Number(m[4]),
+    session: /^\d+$/.test(m[4]!) ? Number(m[4]) : Number.NaN,
     starttime: Math.floor(Date.parse(m[5]!) / 1000),
-    comm: (m[6] ?? '').split('/').pop()!.slice(0, 15),
+    // A title has no spaces (--name forbids them): the first word of the command.
+    comm: (m[6] ?? '').trim().split(/\s+/)[0]!.split('/').pop()!.slice(0, 15),
   };
 }
 
@@ -120,8 +131,8 @@ export function isAlive(pid: number): boolean {
 }
 
 /** This process's identity, recorded when it claims the pidfile. */
-export function selfIdentity(title: string): Identity {
-  const stat = readStat(process.pid);
+export function selfIdentity(title: string, source?: StatSource): Identity {
+  const stat = readStat(process.pid, source);
   return { pid: process.pid, starttime: stat?.starttime ?? 0, title };
 }
 
@@ -130,10 +141,10 @@ export function selfIdentity(title: string): Identity {
  * the start time tells a recycled PID from the original, the title tells a daemon of
  * another name that happens to hold the same record.
  */
-export function verify(pid: number, expected: Identity | undefined): Verdict {
+export function verify(pid: number, expected: Identity | undefined, source?: StatSource): Verdict {
   let stat: ProcStat | undefined;
   try {
-    stat = readStat(pid);
+    stat = readStat(pid, source);
   } catch (err) {
     return { kind: 'unknown', reason: `cannot read /proc/${pid}: ${(err as Error).message}` };
   }
