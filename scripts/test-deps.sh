@@ -3,11 +3,22 @@
 # and quick when everything is there. Used by `npm test` (pretest) and by .ci/run.
 #   tini               subreaper for tests that daemonize (PID 1 here does not reap)
 #   openssl            self-signed certificates for the https/http2 example tests
+#   systemd-nspawn     boots the real systemd the systemd unit tests drive (systemd-container)
+#   nsenter            runs systemctl inside that container (util-linux)
+#   systemd-notify     the fallback sd_notify transport, tested as such (systemd)
+#   g++, make, python3 build forkover's native sd_notify addon at npm install (node-gyp)
 # Add a line "command:package" below for each program a test needs.
 set -euo pipefail
 needs=(
   tini:tini
   openssl:openssl
+  systemd-nspawn:systemd-container
+  nsenter:util-linux
+  /usr/lib/systemd/systemd:systemd
+  systemd-notify:systemd
+  g++:g++
+  make:make
+  python3:python3
 )
 missing=()
 for item in "${needs[@]}"; do

@@ -45,6 +45,9 @@ import {
 import { drain, track } from './drain.js';
 import { checkSignalConflicts, onFinalExit, onSignals, type StopSignal } from './signals.js';
 import { startSuccessor } from './handoff.js';
+import { Supervisor } from './systemd/supervisor.js';
+import { planAdoption } from './systemd/activation.js';
+import { type HealthCheck, requestCheck, targetFor } from './systemd/watchdog.js';
 import { WorkerSet } from './workers.js';
 
 /** How this process came to be. A 'worker' serves beside its leader (`--workers`, workers.ts). */
@@ -95,6 +98,10 @@ export class Daemon {
   private workers: WorkerSet | undefined;
   /** A worker's go-ahead from its leader (`MAIN`): adopt the sockets now (workers.ts). */
   private goAhead: (() => void) | undefined;
+  /** systemd notify mode (NOTIFY_SOCKET was set): what we tell systemd (contracts §4). */
+  private systemd: Supervisor | undefined;
+  /** The app's own watchdog self-check (`onHealthCheck`), replacing the default request. */
+  private appHealthCheck: HealthCheck | undefined;
   private exitResolve!: (code: number) => void;
   /** Resolves with the exit code just before this generation exits. */
   readonly exited: Promise<number>;
@@ -150,7 +157,11 @@ export class Daemon {
             void this.stop();
           }
         },
-        onMain: () => this.goAhead?.(),
+        onMain: () => {
+          this.goAhead?.();
+          // A handoff's parent passed the main PID to us (R4.5): start the watchdog pings.
+          if (this.role === 'child') this.systemd?.becameMain(`serving as PID ${process.pid} (generation ${this.generation})`);
+        },
       });
       process.on('uncaughtExceptionMonitor', (err) => {
         if (this.phase === 'starting') this.channel?.fail(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
@@ -166,6 +177,11 @@ export class Daemon {
       this.generation = this.handoff.generation;
     }
     checkSignalConflicts();
+    // Notify mode (R4.1: foreground only; a --daemon launcher strips NOTIFY_SOCKET).
+    // Throws if NOTIFY_SOCKET is set and no transport works (R4.7 c): a start-up error.
+    if (this.role !== 'worker') {
+      this.systemd = Supervisor.fromEnv(env, this.role === 'child', { healthCheck: () => this.currentHealthCheck(), log });
+    }
     // The title is what init scripts match on (R6.4) and part of our recorded identity.
     process.title = this.settings.name;
     this.identity = selfIdentity(this.settings.name);
@@ -244,6 +260,25 @@ export class Daemon {
     return this;
   }
 
+  /**
+   * Replace the watchdog's default self-check (an HTTP request to the first listener)
+   * with the app's own: it resolves when healthy and is given the ping interval to do
+   * so (R4.6). Only used under a systemd `WatchdogSec=`. Returns its undo.
+   */
+  onHealthCheck(check: HealthCheck): () => void {
+    this.appHealthCheck = check;
+    return () => {
+      if (this.appHealthCheck === check) this.appHealthCheck = undefined;
+    };
+  }
+
+  private currentHealthCheck(): HealthCheck {
+    if (this.appHealthCheck) return this.appHealthCheck;
+    const target = targetFor(this.used[0]?.server.address() ?? null);
+    if (target === undefined) return () => Promise.reject(new Error('no listener to check'));
+    return requestCheck(target);
+  }
+
   /** Register a function to run when this generation drains. Returns its undo. */
   onDrain(hook: DrainHook): () => void {
     this.hooks.add(hook);
@@ -259,6 +294,11 @@ export class Daemon {
     if (this.phase !== 'starting') return;
     try {
       await this.prepareWorkers();
+      // Socket-activated fds (only a non-child can have them): a lone socket goes to a
+      // lone server whatever the names (systemd/activation.ts).
+      if (this.role !== 'child' && this.role !== 'worker' && this.inherited.length > 0) {
+        this.inherited = planAdoption(this.inherited, this.used.map((l) => l.name));
+      }
       for (const l of this.used) {
         const inherited = this.inherited.find((i) => i.name === l.name);
         if (inherited) {
@@ -298,6 +338,11 @@ export class Daemon {
     this.phase = 'ready';
     log(`ready: ${this.settings.name} ${this.role === 'worker' ? `worker of PID ${process.ppid}` : `generation ${this.generation}`}, listening on ${this.addresses.map((a) => a.address).join(', ') || 'nothing'}`);
     this.channel?.ready({ pid: process.pid, listeners: this.addresses });
+    try {
+      this.systemd?.ready(`serving on ${this.addresses.map((a) => a.address).join(', ')} (generation ${this.generation})`);
+    } catch (err) {
+      this.fatal(err);
+    }
   }
 
   /**
@@ -406,6 +451,7 @@ export class Daemon {
     const seq = this.handoffSeq + 1;
     const startedAt = Date.now();
     log(`${trigger}: starting generation ${this.generation + 1} (handoff ${seq})`);
+    this.systemd?.handoffStarting(`handoff ${seq}: starting generation ${this.generation + 1}`); // R4.3
     this.upgradeAbort = new AbortController();
     const record: HandoffRecord = { seq, startedAt, generation: this.generation + 1, parent: this.identity, draining };
     const result = await startSuccessor({
@@ -415,8 +461,9 @@ export class Daemon {
         [ENV.ROLE]: 'child',
         [ENV.CWD]: this.settings.cwd,
         [ENV.HANDOFF]: JSON.stringify(record),
+        ...(this.systemd?.successorEnv() ?? {}),
       },
-      keepNotify: false,
+      keepNotify: this.systemd !== undefined, // R1.6: notify mode only
       timeoutMs: this.settings.upgradeTimeoutMs,
       signal: this.upgradeAbort.signal,
     });
@@ -426,11 +473,18 @@ export class Daemon {
       this.recordOutcome({ outcome: 'rolled-back', reason: result.reason, newPid: result.pid ?? null, durationMs: Date.now() - startedAt });
       log(`handoff ${seq} rolled back: ${result.reason}; PID ${process.pid} keeps serving`);
       if (this.phase === 'upgrading') this.phase = 'ready';
+      this.systemd?.rolledBack(`handoff ${seq} rolled back: ${result.reason}`);
       if (this.stopRequests > 0) void this.stop();
       return { outcome: 'rolled-back', reason: result.reason };
     }
     const durationMs = Date.now() - startedAt;
     log(`handoff ${seq}: PID ${result.pid} serves (${durationMs} ms); draining`);
+    if (this.systemd) {
+      // R4.5: MAINPID=<new> + READY=1 in one datagram from us, the main PID systemd
+      // still listens to; only then tell the successor it is main (it starts pinging).
+      this.systemd.handedOver(result.pid, `handed over to PID ${result.pid} (generation ${this.generation + 1})`);
+      result.channel.write('MAIN\n');
+    }
     this.handOver(result.child, result.channel);
     return { outcome: 'ok', pid: result.pid, durationMs };
   }
@@ -484,6 +538,7 @@ export class Daemon {
     }
     if (this.phase !== 'ready') return;
     this.phase = 'stopping';
+    this.systemd?.stopping('stopping: draining connections'); // R4.3
     await this.drainAndExit('stop', 0);
   }
 

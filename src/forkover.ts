@@ -17,6 +17,8 @@ import { type ForkoverOptions, type Settings, forkoverProgram, resolveSettings }
 import { ENV } from './respawn.js';
 import { Daemon, type Role } from './daemon.js';
 import { log } from './log.js';
+import { listenFds } from './systemd/activation.js';
+import type { InheritedFd } from './listeners.js';
 
 /** Throws UNSUPPORTED_PLATFORM where forkover cannot work (Windows: no fd passing, no signals). */
 export function assertSupportedPlatform(platform: NodeJS.Platform = process.platform): void {
@@ -60,15 +62,29 @@ export async function forkover(input?: Command | ForkoverOptions): Promise<Daemo
     process.stderr.write(`${script ? script.split('/').pop() : 'forkover'}: ${describe(err)}\n`);
     process.exit(err instanceof ForkoverError && err.code === 'BAD_OPTION' ? EXIT.BAD_ARGS : EXIT.FAILURE);
   }
+  // Socket activation (contracts §5): only a process systemd started itself (a launcher
+  // or a foreground server) can be activated; LISTEN_* are read and removed here (R5.1).
+  let activated: InheritedFd[] = [];
+  if (process.env[ENV.ROLE] === undefined) {
+    try {
+      activated = listenFds(process.env, process.pid);
+    } catch (err) {
+      process.stderr.write(`${script ? script.split('/').pop() : 'forkover'}: ${describe(err)}\n`);
+      process.exit(EXIT.FAILURE);
+    }
+  }
   if (settings.daemon && process.env[ENV.ROLE] === undefined) {
     // The launcher: loaded lazily, so the daemon itself never pays for it.
     const { launch } = await import('./detach.js');
     const code = await launch(settings, {
       out: (line) => process.stdout.write(`${line}\n`),
       err: (line) => process.stderr.write(`${line}\n`),
-    });
+    }, activated); // R5.3: the daemon gets them at the same fds 3…
     process.exit(code);
   }
+  // In the foreground the activated sockets are already at fds 3…: describe them the way
+  // a parent describes the listeners it hands over, and Daemon.init() takes them in.
+  if (activated.length > 0) process.env[ENV.FDS] = JSON.stringify(activated.map((a) => a.name));
   const daemon = new Daemon(settings, role);
   try {
     await daemon.init(process.env);

@@ -1,0 +1,182 @@
+/**
+ * A real systemd for tests: boot the host's own /usr in a container with
+ *   systemd-nspawn -D / --volatile=yes --boot --register=no --keep-unit
+ *                  --bind=<checkout>:/srv/forkover -- systemd.firstboot=off
+ * and drive it with `nsenter -t <its systemd> -a systemctl …`. One container per test
+ * file (beforeAll: bootContainer(); afterAll: container.shutdown()).
+ *
+ * The container shares the host's network (no --private-network), so the tests' load
+ * client reaches services on 127.0.0.1 directly. Files inside it are read and written
+ * through /proc/<its systemd>/root. Nothing below /tmp or /var/tmp is ever bound: the
+ * container's tmpfiles would empty it, and a bound /tmp would be the host's.
+ *
+ * A container that cannot boot fails the test file loudly; it is never skipped.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { ROOT, alive, childrenOf, run, waitUntil, type RunResult } from './util.js';
+
+/** Where the checkout appears inside the container. */
+export const SRV = '/srv/forkover';
+
+export interface Container {
+  /** PID (host namespace) of the container's systemd. */
+  readonly init: number;
+  /** Run a command inside the container (no shell). */
+  exec(args: string[], timeoutMs?: number): Promise<RunResult>;
+  /** `systemctl …` inside; throws with its output unless `allowFail`. */
+  systemctl(args: string[], allowFail?: boolean): Promise<RunResult>;
+  /** `systemctl show -p …` as an object. */
+  show(unit: string, props?: string[]): Promise<Record<string, string>>;
+  /** Host path of a path inside the container. */
+  hostPath(p: string): string;
+  writeFile(p: string, content: string, mode?: number): void;
+  /** Install unit files in /run/systemd/system and daemon-reload. */
+  installUnits(files: { filename: string; content: string }[]): Promise<void>;
+  /** The unit's journal (for failure messages). */
+  journal(unit: string, lines?: number): Promise<string>;
+  /** Power off and wait; kill by PID if it will not go. */
+  shutdown(): Promise<void>;
+}
+
+function checkBindable(dir: string): void {
+  const real = fs.realpathSync(dir);
+  for (const bad of ['/tmp', '/var/tmp']) {
+    if (real === bad || real.startsWith(`${bad}/`)) {
+      throw new Error(`the checkout ${real} is below ${bad}, which the container's systemd empties at boot; clone it elsewhere to run the systemd tests`);
+    }
+  }
+}
+
+/** Boot a container and wait until its systemd says running (or degraded). */
+export async function bootContainer(timeoutMs = 60_000): Promise<Container> {
+  for (const prog of ['/usr/bin/systemd-nspawn', '/usr/bin/nsenter', '/usr/lib/systemd/systemd']) {
+    if (!fs.existsSync(prog)) throw new Error(`${prog} is missing: the systemd tests need it (scripts/test-deps.sh installs systemd-container)`);
+  }
+  checkBindable(ROOT);
+  let output = '';
+  const nspawn: ChildProcess = spawn(
+    '/usr/bin/systemd-nspawn',
+    ['-D', '/', '--volatile=yes', '--boot', '--register=no', '--keep-unit', `--bind=${ROOT}:${SRV}`, '--', 'systemd.firstboot=off'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  nspawn.stdout!.setEncoding('utf8').on('data', (c: string) => (output = (output + c).slice(-4000)));
+  nspawn.stderr!.setEncoding('utf8').on('data', (c: string) => (output = (output + c).slice(-4000)));
+  const exited = new Promise<void>((resolve) => nspawn.once('exit', () => resolve()));
+  let init = 0;
+  const kill = async () => {
+    for (const pid of [init, nspawn.pid ?? 0]) {
+      if (pid > 1 && alive(pid)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+    }
+    await Promise.race([exited, waitUntil(() => nspawn.exitCode !== null || nspawn.signalCode !== null, 10_000).catch(() => {})]);
+  };
+  const exec = (args: string[], t = 30_000) => run('/usr/bin/nsenter', ['-t', String(init), '-a', ...args], { timeoutMs: t });
+  try {
+    init = await waitUntil(
+      () => {
+        if (nspawn.exitCode !== null) throw new Error(`systemd-nspawn exited with ${nspawn.exitCode}: ${output}`);
+        return childrenOf(nspawn.pid!)[0];
+      },
+      timeoutMs,
+      'the container\'s systemd to start',
+      50,
+    );
+    let state: string | undefined;
+    await pollUntil(
+      async () => {
+        state = (await exec(['systemctl', 'is-system-running'], 10_000).catch(() => undefined))?.stdout.trim();
+        return state === 'running' || state === 'degraded';
+      },
+      timeoutMs,
+      () => `the container to finish booting (state ${state}): ${output.slice(-1500)}`,
+    );
+  } catch (err) {
+    await kill();
+    throw err;
+  }
+
+  const c: Container = {
+    init,
+    exec,
+    async systemctl(args, allowFail = false) {
+      const r = await exec(['systemctl', '--no-pager', ...args], 90_000);
+      if (!allowFail && r.code !== 0) {
+        throw new Error(`systemctl ${args.join(' ')} exited ${r.code}: ${r.stdout}${r.stderr}\n${args[1] ? await c.journal(args[1]) : ''}`);
+      }
+      return r;
+    },
+    async show(unit, props = ['MainPID', 'ActiveState', 'SubState', 'NRestarts', 'Result']) {
+      const r = await exec(['systemctl', 'show', unit, ...props.map((p) => `-p${p}`)]);
+      const out: Record<string, string> = {};
+      for (const line of r.stdout.split('\n')) {
+        const i = line.indexOf('=');
+        if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
+      }
+      return out;
+    },
+    hostPath: (p) => path.join(`/proc/${init}/root`, p),
+    writeFile(p, content, mode = 0o644) {
+      const hp = c.hostPath(p);
+      fs.mkdirSync(path.dirname(hp), { recursive: true });
+      fs.writeFileSync(hp, content, { mode });
+      fs.chmodSync(hp, mode);
+    },
+    async installUnits(files) {
+      for (const f of files) c.writeFile(`/run/systemd/system/${path.basename(f.filename)}`, f.content);
+      await c.systemctl(['daemon-reload']);
+    },
+    async journal(unit, lines = 40) {
+      const r = await exec(['journalctl', '--no-pager', '-o', 'short-monotonic', '-n', String(lines), '-u', unit]).catch((e: Error) => ({ stdout: e.message }) as RunResult);
+      return r.stdout;
+    },
+    async shutdown() {
+      if (nspawn.exitCode === null && nspawn.signalCode === null) {
+        await exec(['systemctl', 'poweroff', '--no-block'], 10_000).catch(() => undefined);
+        const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000).unref())]);
+        if (!done) await kill();
+      }
+    },
+  };
+  return c;
+}
+
+/** A TCP port free on 127.0.0.1 right now (the container shares the host's loopback). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Read a pidfile inside the container: its PID, or undefined if absent. */
+export function containerPid(c: Container, pidfile: string): number | undefined {
+  try {
+    const n = Number(fs.readFileSync(c.hostPath(pidfile), 'utf8').split('\n')[0]);
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Like waitUntil, for checks that must ask a program (systemctl): poll under a deadline. */
+export async function pollUntil<T>(check: () => Promise<T | undefined | false | null>, timeoutMs: number, what: () => string, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

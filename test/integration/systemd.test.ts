@@ -1,0 +1,253 @@
+// Issue 4 (systemd half): the three generated units, run by a real systemd booted in a
+// container (test/helpers/systemd.ts). Contracts §3 (Type=forking), §4 (notify,
+// watchdog), §5 (socket activation). One container for the whole file.
+import * as fs from 'node:fs';
+import { renderSystemd, renderSystemdNotify, renderSystemdSocket } from '../../src/init-scripts/systemd.js';
+import type { InitScriptSpec, RenderedFile } from '../../src/init-scripts/types.js';
+import { cleanup, get, load } from '../helpers/util.js';
+import { type Container, SRV, bootContainer, containerPid, freePort, pollUntil } from '../helpers/systemd.js';
+
+import { jest } from '@jest/globals';
+
+jest.setTimeout(120_000);
+
+let c: Container;
+beforeAll(async () => {
+  c = await bootContainer();
+}, 90_000);
+afterAll(async () => {
+  await c?.shutdown();
+});
+afterEach(cleanup);
+
+const APP = `${SRV}/test/fixtures/systemd-app.mjs`;
+
+interface Unit {
+  name: string;
+  service: string;
+  port: number;
+  pidfile: string;
+  modeFile: string;
+  /** The uid every generation must run as (User=). */
+  uid?: number;
+}
+
+async function makeUnit(
+  name: string,
+  render: (spec: InitScriptSpec) => RenderedFile[],
+  extra: Partial<InitScriptSpec> = {},
+  dropIn?: string,
+): Promise<Unit> {
+  const port = await freePort();
+  const modeFile = `/run/fotest/${name}.mode`;
+  c.writeFile(modeFile, 'ok\n');
+  const spec: InitScriptSpec = {
+    kind: 'systemd',
+    name,
+    pidfile: `/run/${name}/${name}.pid`,
+    command: ['/usr/bin/node', APP, '--port', String(port), '--host', '127.0.0.1', '--mode-file', modeFile],
+    forkoverBin: `${SRV}/bin/forkover.js`,
+    ...extra,
+  };
+  const files = render(spec);
+  if (dropIn) files.push({ filename: `${name}.service.d/test.conf`, content: dropIn });
+  for (const f of files) c.writeFile(`/run/systemd/system/${f.filename}`, f.content);
+  await c.systemctl(['daemon-reload']);
+  return { name, service: `${name}.service`, port, pidfile: spec.pidfile, modeFile };
+}
+
+async function mainPid(u: Unit): Promise<number> {
+  return Number((await c.show(u.service, ['MainPID'])).MainPID);
+}
+
+/** Wait for the unit to be active with a MainPID that is named in the pidfile and serves. */
+async function settled(u: Unit, not?: number): Promise<number> {
+  return pollUntil(
+    async () => {
+      const s = await c.show(u.service);
+      const pid = Number(s.MainPID);
+      if (s.ActiveState !== 'active' || s.SubState !== 'running' || pid <= 0 || pid === not) return undefined;
+      if (containerPid(c, u.pidfile) !== pid) return undefined;
+      return pid;
+    },
+    20_000,
+    () => `${u.service} to be active with a new MainPID named in ${u.pidfile}`,
+  );
+}
+
+async function servedBy(u: Unit): Promise<number> {
+  const r = await get(u.port);
+  expect(r.status).toBe(200);
+  const pid = Number(/hello from (\d+)/.exec(r.body)?.[1]);
+  if (u.uid !== undefined) expect(fs.readFileSync(c.hostPath(`/proc/${pid}/status`), 'utf8')).toMatch(new RegExp(`^Uid:\\s+${u.uid}\\s`, 'm'));
+  return pid;
+}
+
+/** Reload under a bounded loopback load; returns the load stats and both PIDs. */
+async function reloadUnderLoad(u: Unit) {
+  const before = await mainPid(u);
+  const l = load(u.port, { concurrency: 4, maxMs: 30_000, maxRequests: 20_000 });
+  await pollUntil(async () => l.stats.ok >= 50, 10_000, () => 'the load to get going');
+  const t0 = Date.now();
+  const r = await c.systemctl(['reload', u.service], true);
+  const reloadMs = Date.now() - t0;
+  const okAtReload = l.stats.ok;
+  await pollUntil(async () => l.stats.ok >= okAtReload + 50, 10_000, () => 'requests after the reload');
+  const stats = await l.stop();
+  const after = await settled(u, before);
+  return { r, reloadMs, stats, before, after };
+}
+
+/** The acceptance items every unit shares: start, reload under load, broken reload, kill -9, stop. */
+function lifecycle(label: string, setup: () => Promise<Unit>, start: (u: Unit) => Promise<void> = (u) => c.systemctl(['start', u.service]).then(() => {}), socketUnit = false) {
+  describe(label, () => {
+    let u: Unit;
+    test('start: active, MainPID is the pidfile PID and serves', async () => {
+      u = await setup();
+      await start(u);
+      const pid = await settled(u);
+      expect(containerPid(c, u.pidfile)).toBe(pid);
+      expect(await servedBy(u)).toBe(pid);
+    });
+
+    test('reload under load: MainPID moves, unit stays active, no request fails', async () => {
+      const { r, reloadMs, stats, before, after } = await reloadUnderLoad(u);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(after).not.toBe(before);
+      expect(stats.failed).toBe(0);
+      expect(stats.errors).toEqual([]);
+      expect(stats.pids).toEqual(new Set([String(before), String(after)]));
+      expect((await c.show(u.service)).ActiveState).toBe('active');
+      expect(await servedBy(u)).toBe(after);
+      console.log(`${label}: reload ${before} -> ${after} in ${reloadMs} ms; ${stats.ok} requests, ${stats.failed} failed`);
+    });
+
+    test('reload onto a broken version: systemctl reload fails, old MainPID keeps serving', async () => {
+      const before = await mainPid(u);
+      c.writeFile(u.modeFile, 'throw\n');
+      const r = await c.systemctl(['reload', u.service], true);
+      c.writeFile(u.modeFile, 'ok\n');
+      expect(r.code).not.toBe(0);
+      const s = await c.show(u.service);
+      expect(s.ActiveState).toBe('active');
+      expect(Number(s.MainPID)).toBe(before);
+      expect(containerPid(c, u.pidfile)).toBe(before);
+      expect(await servedBy(u)).toBe(before);
+    });
+
+    test('kill -9 of MainPID: Restart=on-failure restarts it', async () => {
+      const before = await mainPid(u);
+      const restarts = Number((await c.show(u.service)).NRestarts);
+      const t0 = Date.now();
+      const k = await c.exec(['kill', '-9', String(before)]);
+      expect(k.code).toBe(0);
+      const after = await settled(u, before);
+      expect(Number((await c.show(u.service)).NRestarts)).toBe(restarts + 1);
+      expect(await servedBy(u)).toBe(after);
+      console.log(`${label}: restarted after kill -9 in ${Date.now() - t0} ms`);
+    });
+
+    test('stop: inactive, pidfile gone', async () => {
+      await c.systemctl(['stop', u.service]);
+      const s = await c.show(u.service);
+      expect(s.ActiveState).toBe('inactive');
+      expect(fs.existsSync(c.hostPath(u.pidfile))).toBe(false);
+      if (socketUnit) {
+        // The socket stays (a connection now would start the service again); stop it too.
+        await c.systemctl(['stop', `${u.name}.socket`]);
+      }
+      await expect(get(u.port, '/', false, 2_000)).rejects.toThrow(); // nothing serves any more
+    });
+  });
+}
+
+lifecycle('Type=forking unit (R3.1-R3.7)', () => makeUnit('fofork', renderSystemd, { logfile: '/run/fofork/fofork.log' }));
+
+lifecycle('Type=notify unit, root, default NotifyAccess=main (R4.1-R4.5)', () => makeUnit('fonotify', renderSystemdNotify, { kind: 'systemd-notify' }));
+
+// Under User= the native transport is what makes NotifyAccess=main work: the datagram
+// carries the sending process's own PID. (systemd-notify would speak with its own PID
+// there and be refused: README, "systemd notify transport".)
+lifecycle('Type=notify unit under User=nobody, NotifyAccess=main (R4.5, R10.4)', async () => {
+  const u = await makeUnit('fonobody', renderSystemdNotify, { kind: 'systemd-notify', user: 'nobody' });
+  expect(fs.readFileSync(c.hostPath(`/run/systemd/system/${u.service}`), 'utf8')).toMatch(/^NotifyAccess=main$/m);
+  return { ...u, uid: 65534 };
+});
+
+// The fallback transport (exec systemd-notify, no shell) as root: systemd-notify speaks
+// for its parent, so the handoff still moves MainPID under NotifyAccess=main (R4.7 b).
+lifecycle('Type=notify unit, root, systemd-notify fallback transport (R4.7)', () =>
+  makeUnit('fonotify2', renderSystemdNotify, { kind: 'systemd-notify' }, '[Service]\nEnvironment=FORKOVER_NOTIFY_TRANSPORT=systemd-notify\n'),
+);
+
+describe('watchdog (R4.6)', () => {
+  const WATCHDOG_SEC = 3;
+  let u: Unit;
+  test('a new generation takes over the pings: no restart across a handoff', async () => {
+    u = await makeUnit('fowatch', (s) => renderSystemdNotify(s, { watchdogSec: WATCHDOG_SEC }), { kind: 'systemd-notify' });
+    await c.systemctl(['start', u.service]);
+    const first = await settled(u);
+    await c.systemctl(['reload', u.service]);
+    const second = await settled(u, first);
+    // Proving an absence takes time: 2.5 watchdog periods with only the new generation pinging.
+    const until = Date.now() + WATCHDOG_SEC * 2500;
+    await pollUntil(async () => Date.now() > until, WATCHDOG_SEC * 3000, () => 'the observation window');
+    const s = await c.show(u.service);
+    expect({ pid: Number(s.MainPID), state: s.ActiveState, restarts: s.NRestarts }).toEqual({ pid: second, state: 'active', restarts: '0' });
+  });
+
+  test('a wedged event loop stops the pings: systemd restarts within 2x WatchdogSec', async () => {
+    const before = await mainPid(u);
+    const t0 = Date.now();
+    expect((await get(u.port, '/block?ms=60000')).body).toBe(`blocking ${before}\n`);
+    const after = await settled(u, before);
+    const ms = Date.now() - t0;
+    expect(ms).toBeLessThan(2 * WATCHDOG_SEC * 1000);
+    expect((await c.show(u.service)).NRestarts).toBe('1');
+    expect(await c.journal(u.service)).toMatch(/[Ww]atchdog timeout/);
+    console.log(`watchdog: wedged PID ${before} replaced by ${after} after ${ms} ms (WatchdogSec=${WATCHDOG_SEC})`);
+    await c.systemctl(['stop', u.service]);
+  });
+});
+
+lifecycle(
+  'socket-activated pair (R5.1-R5.4)',
+  async () => {
+    const port = await freePort();
+    return makeUnit('fosock', (s) => renderSystemdSocket({ ...s, listen: `127.0.0.1:${port}` }), { kind: 'systemd-socket' }).then((u) => ({ ...u, port }));
+  },
+  async (u) => {
+    // Only the socket: the first connection starts the service (and is answered).
+    await c.systemctl(['start', `${u.name}.socket`]);
+    expect((await c.show(u.service)).ActiveState).toBe('inactive');
+    const r = await get(u.port);
+    expect(r.body).toMatch(/^hello from \d+\n$/);
+  },
+  true,
+);
+
+describe('socket-activated pair: the socket outlives the service', () => {
+  test('a connection made while the service is stopped is answered once systemd starts it; the socket survives reloads', async () => {
+    const port = await freePort();
+    const u = { ...(await makeUnit('fosock2', (s) => renderSystemdSocket({ ...s, listen: `127.0.0.1:${port}` }), { kind: 'systemd-socket' })), port };
+    await c.systemctl(['start', `${u.name}.socket`]);
+    const first = await get(u.port); // starts the service
+    const pid1 = Number(/hello from (\d+)/.exec(first.body)?.[1]);
+    const ino = () => fs.readlinkSync(c.hostPath(`/proc/${containerPid(c, u.pidfile)}/fd/3`));
+    const socketIno = ino();
+    expect(socketIno).toMatch(/^socket:\[\d+\]$/); // the activated socket stays at fd 3 (R5.3, R5.4)
+    await c.systemctl(['reload', u.service]);
+    const pid2 = await settled(u, pid1);
+    expect(ino()).toBe(socketIno);
+    await c.systemctl(['stop', u.service]);
+    expect((await c.show(`${u.name}.socket`, ['ActiveState'])).ActiveState).toBe('active');
+    const t0 = Date.now();
+    const r = await get(u.port); // queued in the backlog, answered by a new service
+    const pid3 = Number(/hello from (\d+)/.exec(r.body)?.[1]);
+    expect(pid3).not.toBe(pid2);
+    expect(await settled(u)).toBe(pid3);
+    expect(ino()).toBe(socketIno);
+    console.log(`socket: connection while stopped answered by new PID ${pid3} after ${Date.now() - t0} ms`);
+    await c.systemctl(['stop', u.service, `${u.name}.socket`]);
+  });
+});
