@@ -11,7 +11,6 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import lockfile from 'proper-lockfile';
 import { ForkoverError } from './errors.js';
 import { MAX_PIDFILE_BYTES, PIDFILE_MODE } from './defaults.js';
 import type { Identity } from './proc.js';
@@ -181,6 +180,10 @@ export function removeIfOwn(pidfile: string, pid: number): boolean {
  * Resolves to the release function.
  */
 export async function lockPidfile(pidfile: string, waitMs: number): Promise<() => Promise<void>> {
+  // Loaded on first use: only a start that claims the pidfile needs it, and a handoff's
+  // new generation or a worker should not pay its load time (issue 6: start-up stays
+  // close to bare Node).
+  const { default: lockfile } = await import('proper-lockfile');
   try {
     return await lockfile.lock(pidfile, {
       realpath: false, // the pidfile may not exist yet
