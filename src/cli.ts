@@ -245,7 +245,8 @@ async function reload(pidfile: string, timeoutS: number, io: Io): Promise<number
         return undefined;
       }
       const h = snap.state?.lastHandoff;
-      if (snap.state && h && h.seq > before) return { h, pid: snap.pid };
+      // The sidecar is written before the pidfile (publish()): wait for both to name the new PID.
+      if (snap.state && h && h.seq > before && (h.outcome !== 'ok' || snap.pid === h.newPid)) return { h, pid: snap.pid };
       if (verify(leader.pid, leader).kind !== 'ours' && snap.pid === leader.pid) return { h: null, pid: snap.pid };
       return undefined;
     },
