@@ -12,6 +12,8 @@ import { assertSupportedPlatform } from './forkover.js';
 import { DEFAULT_RELOAD_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from './defaults.js';
 import { type DaemonState, readSnapshot, recordFor, removeIfOwn } from './pidfile.js';
 import { type Identity, type Verdict, pollUntil, signalPid, verify, waitForExit } from './proc.js';
+import { fileURLToPath } from 'node:url';
+import { INIT_SCRIPT_KINDS, buildSpec, formatRendered, renderInitScript } from './init-scripts/index.js';
 
 export interface Io {
   out: (text: string) => void;
@@ -301,7 +303,41 @@ export function program(io: Io = defaultIo): Command {
     .addOption(pidOpt())
     .addOption(new Option('--timeout <s>', 'seconds to wait for the outcome').default(DEFAULT_RELOAD_TIMEOUT_S).argParser(seconds))
     .exitOverride();
+  // issue 4: print an init script for the user's own app (src/init-scripts/).
+  prog
+    .command('init-script')
+    .description(`print an init script for an app: ${INIT_SCRIPT_KINDS.join('|')}; the app's command line goes after "--"`)
+    .argument('<kind>', `init system: ${INIT_SCRIPT_KINDS.join(', ')}`)
+    .argument('[command...]', 'the app\'s own command line, after "--", program first with an absolute path')
+    .requiredOption('--name <name>', 'service name and process title (at most 15 characters)')
+    .option('--user <user>', 'run the service as this user (each init system\'s own way; see the script\'s comments)')
+    .option('--group <group>', 'with --user: run with this group')
+    .option('--pidfile <path>', 'pidfile (default: /run/<name>/<name>.pid)')
+    .option('--logfile <path>', 'the daemon\'s log file (required for logrotate)')
+    .option('--listen <addr>', 'systemd-socket: the .socket unit\'s ListenStream=')
+    .exitOverride();
   return prog;
+}
+
+/** The forkover CLI the generated scripts call: this package's bin/forkover.js. */
+function forkoverBin(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'forkover.js');
+}
+
+/** `forkover init-script`: print the rendered files; 2 with a message naming the flag on bad arguments. */
+async function initScript(prog: Command, io: Io): Promise<number> {
+  const cmd = prog.commands.find((c) => c.name() === 'init-script')!;
+  const [kind, command] = cmd.processedArgs as [string, string[] | undefined];
+  let text: string;
+  try {
+    const spec = buildSpec(kind, cmd.opts(), command ?? [], forkoverBin());
+    text = formatRendered(await renderInitScript(spec));
+  } catch (err) {
+    io.err(`forkover init-script: ${describe(err)}`);
+    return isForkoverError(err, 'BAD_OPTION') ? EXIT.BAD_ARGS : isForkoverError(err, 'UNSUPPORTED_PLATFORM') ? EXIT.UNIMPLEMENTED : EXIT.FAILURE;
+  }
+  io.out(text);
+  return EXIT.OK;
 }
 
 /** Run the CLI; resolves to the exit code. Never calls process.exit itself. */
@@ -322,6 +358,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     io.err(prog.helpInformation());
     return EXIT.BAD_ARGS;
   }
+  if (chosen.name === 'init-script') return initScript(prog, io);
   try {
     assertSupportedPlatform(io.platform ?? process.platform);
   } catch (err) {

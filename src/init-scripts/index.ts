@@ -1,0 +1,180 @@
+/**
+ * `forkover init-script`: check the user's arguments, build an {@link InitScriptSpec}
+ * and hand it to the renderer of the chosen init system.
+ *
+ * Validation lives here, once, so every renderer can assume a clean spec: a name that is
+ * a valid process title (R6.4, R9.7), absolute paths made only of characters no shell or
+ * unit file needs to quote, and a command whose program is an absolute path (init
+ * systems run services with a minimal PATH).
+ *
+ * Must not: read or write files, print, or pick exit codes (cli.ts does).
+ */
+import * as path from 'node:path';
+import { ForkoverError } from '../errors.js';
+import { MAX_TITLE_LENGTH } from '../defaults.js';
+import type { InitScriptKind, InitScriptSpec, RenderedFile, Renderer } from './types.js';
+import { renderSysv } from './sysv.js';
+import { renderOpenrc } from './openrc.js';
+import { renderLogrotate } from './logrotate.js';
+
+export type { InitScriptKind, InitScriptSpec, RenderedFile, Renderer } from './types.js';
+
+/** Every kind `forkover init-script` knows, in the order `--help` lists them. */
+export const INIT_SCRIPT_KINDS: readonly InitScriptKind[] = ['systemd', 'systemd-notify', 'systemd-socket', 'sysv', 'openrc', 'logrotate'];
+
+/** The flags of `forkover init-script`, as commander hands them over (all optional strings). */
+export interface InitScriptArgs {
+  name?: unknown;
+  user?: unknown;
+  group?: unknown;
+  pidfile?: unknown;
+  logfile?: unknown;
+  listen?: unknown;
+}
+
+/** The pidfile when `--pidfile` is not given: `/run/<name>/<name>.pid` (issue 4; systemd `RuntimeDirectory=<name>`). */
+export function defaultPidfile(name: string): string {
+  return `/run/${name}/${name}.pid`;
+}
+
+function bad(flag: string, message: string): ForkoverError {
+  return new ForkoverError('BAD_OPTION', `${flag}: ${message}`, { flag });
+}
+
+// Paths end up inside sh scripts (sometimes inside an eval'd string: OpenRC's
+// command_args), unit files and logrotate configs. Allowing only these characters keeps
+// every one of them correct without per-format quoting.
+const SAFE_PATH = /^\/[A-Za-z0-9._@+:,/-]*$/;
+// What useradd/groupadd accept on Debian (NAME_REGEX), plus the trailing $ of machine accounts.
+const ACCOUNT = /^[a-z_][a-z0-9_-]*\$?$/i;
+// The title doubles as the service name: file names (/etc/init.d/<name>), unit names, comm.
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
+function optionalString(value: unknown, flag: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') throw bad(flag, 'needs a value');
+  return value;
+}
+
+function absolutePath(value: unknown, flag: string, example: string): string | undefined {
+  const p = optionalString(value, flag);
+  if (p === undefined) return undefined;
+  if (!path.isAbsolute(p)) throw bad(flag, `init systems need an absolute path, not ${JSON.stringify(p)}; e.g. ${example}`);
+  if (!SAFE_PATH.test(p) || p.endsWith('/')) {
+    throw bad(flag, `${JSON.stringify(p)} must be a file path made of letters, digits and . _ @ + : , - / only, so init scripts can use it unquoted`);
+  }
+  return path.normalize(p);
+}
+
+function isKind(kind: unknown): kind is InitScriptKind {
+  return typeof kind === 'string' && (INIT_SCRIPT_KINDS as readonly string[]).includes(kind);
+}
+
+/**
+ * Check `forkover init-script` arguments and build the spec. Throws a BAD_OPTION
+ * ForkoverError whose message starts with the flag at fault and says what would work.
+ *
+ * @param forkoverBin absolute path of the forkover CLI the scripts call for reload/status.
+ */
+export function buildSpec(kind: unknown, args: InitScriptArgs, command: readonly string[], forkoverBin: string): InitScriptSpec {
+  if (!isKind(kind)) {
+    throw bad('<kind>', `unknown init system ${JSON.stringify(kind)}; choose one of ${INIT_SCRIPT_KINDS.join(', ')}`);
+  }
+  const name = optionalString(args.name, '--name');
+  if (name === undefined) throw bad('--name', 'is required: the service name and process title, e.g. --name hello');
+  if (name.length > MAX_TITLE_LENGTH || !NAME.test(name)) {
+    throw bad(
+      '--name',
+      `must be 1 to ${MAX_TITLE_LENGTH} letters, digits, ".", "_" or "-" (it is the process title that start-stop-daemon --name matches in /proc/PID/comm, R6.4), not ${JSON.stringify(name)}`,
+    );
+  }
+  const user = optionalString(args.user, '--user');
+  if (user !== undefined && !ACCOUNT.test(user)) throw bad('--user', `${JSON.stringify(user)} is not a valid user name`);
+  const group = optionalString(args.group, '--group');
+  if (group !== undefined && !ACCOUNT.test(group)) throw bad('--group', `${JSON.stringify(group)} is not a valid group name`);
+  if (group !== undefined && user === undefined) throw bad('--group', 'only makes sense with --user (the service runs as root otherwise)');
+  const pidfile = absolutePath(args.pidfile, '--pidfile', defaultPidfile(name)) ?? defaultPidfile(name);
+  const logfile = absolutePath(args.logfile, '--logfile', `/var/log/${name}/${name}.log`);
+  const listen = optionalString(args.listen, '--listen');
+  if (listen !== undefined && kind !== 'systemd-socket') throw bad('--listen', `is the .socket unit's ListenStream= and only applies to systemd-socket, not ${kind}`);
+  if (listen !== undefined && /[\s"'\\]/.test(listen)) throw bad('--listen', `${JSON.stringify(listen)} must be a port, an address:port or an absolute socket path`);
+  if (kind === 'logrotate' && logfile === undefined) {
+    throw bad('--logfile', `is required for logrotate: the log file to rotate, e.g. --logfile /var/log/${name}/${name}.log`);
+  }
+  // R10.4: a daemon that drops to --user writes its pidfile again at every handoff, so the
+  // pidfile's directory must belong to that user. Only a directory of its own can.
+  const piddir = path.dirname(pidfile);
+  if (user !== undefined && ['/', '/run', '/var/run', '/tmp', '/var/tmp'].includes(piddir)) {
+    throw bad('--pidfile', `with --user the pidfile needs a directory of its own that the user owns (R10.4), not ${piddir}; e.g. ${defaultPidfile(name)}`);
+  }
+  if (command.length === 0) throw bad('<command>', 'the app command is missing: give it after "--", e.g. -- /usr/bin/node /srv/app/server.js --port 8080');
+  for (const word of command) {
+    if (typeof word !== 'string' || /[\n\r\0]/.test(word)) throw bad('<command>', `a command word cannot contain a line break or NUL: ${JSON.stringify(word)}`);
+  }
+  const program = command[0]!;
+  if (!path.isAbsolute(program)) {
+    throw bad('<command>', `init systems run services with a minimal PATH, so the program needs an absolute path, not ${JSON.stringify(program)}; e.g. ${process.execPath}`);
+  }
+  if (!path.isAbsolute(forkoverBin)) throw new TypeError(`forkoverBin must be an absolute path, not ${JSON.stringify(forkoverBin)}`);
+  return {
+    kind,
+    name,
+    ...(user !== undefined ? { user } : {}),
+    ...(group !== undefined ? { group } : {}),
+    pidfile,
+    ...(logfile !== undefined ? { logfile } : {}),
+    ...(listen !== undefined ? { listen } : {}),
+    command: [...command],
+    forkoverBin,
+  };
+}
+
+/**
+ * The systemd renderers (systemd.ts) are loaded lazily, so the non-systemd kinds keep
+ * working while that file is absent; a missing one is a clear UNSUPPORTED_PLATFORM error.
+ */
+async function systemdRenderer(kind: 'systemd' | 'systemd-notify' | 'systemd-socket'): Promise<Renderer> {
+  const exportName = { systemd: 'renderSystemd', 'systemd-notify': 'renderSystemdNotify', 'systemd-socket': 'renderSystemdSocket' }[kind];
+  // A non-literal specifier keeps tsc from requiring the module at build time.
+  const specifier: string = './systemd.js';
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(specifier)) as Record<string, unknown>;
+  } catch (err) {
+    throw new ForkoverError('UNSUPPORTED_PLATFORM', `init-script ${kind} is not implemented yet in this build (the systemd renderers are missing)`, {}, { cause: err });
+  }
+  const fn = mod[exportName];
+  if (typeof fn !== 'function') {
+    throw new ForkoverError('UNSUPPORTED_PLATFORM', `init-script ${kind} is not implemented yet in this build (${exportName} is missing)`);
+  }
+  return (spec) => (fn as Renderer)(spec);
+}
+
+/** Render the files of `spec.kind`. Pure apart from loading the systemd renderers on first use. */
+export async function renderInitScript(spec: InitScriptSpec): Promise<RenderedFile[]> {
+  switch (spec.kind) {
+    case 'sysv':
+      return renderSysv(spec);
+    case 'openrc':
+      return renderOpenrc(spec);
+    case 'logrotate':
+      return renderLogrotate(spec);
+    case 'systemd':
+    case 'systemd-notify':
+    case 'systemd-socket':
+      return (await systemdRenderer(spec.kind))(spec);
+  }
+}
+
+/**
+ * What `forkover init-script` prints: one file as it is (so `> /etc/init.d/NAME` works);
+ * several files each after a header line naming it.
+ */
+export function formatRendered(files: readonly RenderedFile[]): string {
+  if (files.length === 1) return files[0]!.content;
+  return files.map((f) => `${FILE_HEADER_PREFIX}${f.filename} ${FILE_HEADER_SUFFIX}\n${f.content}`).join('\n');
+}
+
+/** The header line before each file when `forkover init-script` prints several. */
+export const FILE_HEADER_PREFIX = '# ==> ';
+export const FILE_HEADER_SUFFIX = '<==';
