@@ -7,6 +7,9 @@
 #   nsenter            runs systemctl inside that container (util-linux)
 #   systemd-notify     the fallback sd_notify transport, tested as such (systemd)
 #   g++, make, python3 build forkover's native sd_notify addon at npm install (node-gyp)
+#   start-stop-daemon  drives the generated LSB init script (dpkg; essential, listed for clarity)
+#   openrc-run         runs the generated OpenRC script (openrc; adds insserv, librc1, libeinfo1, removes nothing)
+#   logrotate          rotates a log through a handoff with the generated snippet
 # Add a line "command:package" below for each program a test needs.
 set -euo pipefail
 needs=(
@@ -19,6 +22,9 @@ needs=(
   g++:g++
   make:make
   python3:python3
+  /usr/sbin/start-stop-daemon:dpkg
+  /sbin/openrc-run:openrc
+  /usr/sbin/logrotate:logrotate
 )
 missing=()
 for item in "${needs[@]}"; do
