@@ -16,6 +16,7 @@ import type { InitScriptKind, InitScriptSpec, RenderedFile, Renderer } from './t
 import { renderSysv } from './sysv.js';
 import { renderOpenrc } from './openrc.js';
 import { renderLogrotate } from './logrotate.js';
+import { renderSystemd, renderSystemdNotify, renderSystemdSocket } from './systemd.js';
 
 export type { InitScriptKind, InitScriptSpec, RenderedFile, Renderer } from './types.js';
 
@@ -129,41 +130,24 @@ export function buildSpec(kind: unknown, args: InitScriptArgs, command: readonly
   };
 }
 
-/**
- * The systemd renderers (systemd.ts) are loaded lazily, so the non-systemd kinds keep
- * working while that file is absent; a missing one is a clear UNSUPPORTED_PLATFORM error.
- */
-async function systemdRenderer(kind: 'systemd' | 'systemd-notify' | 'systemd-socket'): Promise<Renderer> {
-  const exportName = { systemd: 'renderSystemd', 'systemd-notify': 'renderSystemdNotify', 'systemd-socket': 'renderSystemdSocket' }[kind];
-  // A non-literal specifier keeps tsc from requiring the module at build time.
-  const specifier: string = './systemd.js';
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(specifier)) as Record<string, unknown>;
-  } catch (err) {
-    throw new ForkoverError('UNSUPPORTED_PLATFORM', `init-script ${kind} is not implemented yet in this build (the systemd renderers are missing)`, {}, { cause: err });
-  }
-  const fn = mod[exportName];
-  if (typeof fn !== 'function') {
-    throw new ForkoverError('UNSUPPORTED_PLATFORM', `init-script ${kind} is not implemented yet in this build (${exportName} is missing)`);
-  }
-  return (spec) => (fn as Renderer)(spec);
-}
+/** The renderer of each kind: one per init system (types.ts). */
+export const RENDERERS: Readonly<Record<InitScriptKind, Renderer>> = {
+  systemd: renderSystemd,
+  'systemd-notify': (spec) => renderSystemdNotify(spec),
+  'systemd-socket': (spec) => renderSystemdSocket(spec),
+  sysv: renderSysv,
+  openrc: renderOpenrc,
+  logrotate: renderLogrotate,
+};
 
-/** Render the files of `spec.kind`. Pure apart from loading the systemd renderers on first use. */
+/**
+ * Render the files of `spec.kind`. Async so that a renderer may be loaded lazily later
+ * (the systemd ones were, before systemd.ts existed); today all are pure and synchronous.
+ */
 export async function renderInitScript(spec: InitScriptSpec): Promise<RenderedFile[]> {
-  switch (spec.kind) {
-    case 'sysv':
-      return renderSysv(spec);
-    case 'openrc':
-      return renderOpenrc(spec);
-    case 'logrotate':
-      return renderLogrotate(spec);
-    case 'systemd':
-    case 'systemd-notify':
-    case 'systemd-socket':
-      return (await systemdRenderer(spec.kind))(spec);
-  }
+  const render = RENDERERS[spec.kind];
+  if (render === undefined) throw new ForkoverError('BAD_OPTION', `<kind>: unknown init system ${JSON.stringify(spec.kind)}`, { flag: '<kind>' });
+  return render(spec);
 }
 
 /**
