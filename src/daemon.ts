@@ -48,7 +48,7 @@ import { startSuccessor } from './handoff.js';
 import { Supervisor } from './systemd/supervisor.js';
 import { planAdoption } from './systemd/activation.js';
 import { type HealthCheck, requestCheck, targetFor } from './systemd/watchdog.js';
-import { WorkerSet } from './workers.js';
+import type { WorkerSet } from './workers.js';
 
 /** How this process came to be. A 'worker' serves beside its leader (`--workers`, workers.ts). */
 export type Role = 'foreground' | 'daemon' | 'child' | 'worker';
@@ -367,6 +367,8 @@ export class Daemon {
       return;
     }
     if (this.settings.workers <= 1) return;
+    // Loaded only here, so a generation of one process does not pay for it at start-up.
+    const { WorkerSet } = await import('./workers.js');
     for (const l of this.used) {
       if (!this.inherited.some((i) => i.name === l.name)) await bind(l.server, l.address);
     }
