@@ -51,6 +51,10 @@ if (result.outcome === 'ok') {
 const exitCode: number = await daemon.exited;
 void exitCode;
 const addresses: { name: string; address: string }[] = daemon.addresses;
+const launchDir: string = daemon.settings.cwd; // where relative paths of the app resolve
+const hasParent: boolean = daemon.hasParent;
+void launchDir;
+void hasParent;
 void addresses;
 
 try {

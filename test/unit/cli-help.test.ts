@@ -109,3 +109,28 @@ test('README signals table names every signal the daemon handles (src/signals.ts
   const documented = section('## Signals');
   for (const sig of new Set(handled)) expect(`${sig}: ${documented.includes(`\`${sig}\``)}`).toBe(`${sig}: true`);
 });
+
+describe('examples/', () => {
+  const files = fs.readdirSync(path.join(ROOT, 'examples')).filter((f) => f.endsWith('.js'));
+  let forkoverFlags: string[] = [];
+  beforeAll(async () => {
+    forkoverFlags = helpOptions(await help(HELLO, [])).map((o) => o.flags).filter((f) => f !== '--port <n>' && f !== '--host <h>');
+  });
+
+  test('there is one example per server type the README lists', () => {
+    for (const f of ['express.js', 'fastify.js', 'koa.js', 'https.js', 'http2.js', 'tcp-echo.js', 'unix-socket.js', 'two-listeners.js']) {
+      expect(files).toContain(f);
+      expect(section('## Server types')).toContain(`(examples/${f})`);
+    }
+  });
+
+  test.each(files)('%s takes every forkover flag and an address, and ends with a "// Try:" block', async (file) => {
+    const script = path.join(ROOT, 'examples', file);
+    const flags = helpOptions(await help(script, [])).map((o) => o.flags);
+    expect(forkoverFlags).toContain('--daemon');
+    for (const f of forkoverFlags) expect(`${file}: ${flags.includes(f)} ${f}`).toBe(`${file}: true ${f}`);
+    expect(flags.includes('--port <n>') || flags.includes('--socket <path>')).toBe(true);
+    const source = fs.readFileSync(script, 'utf8');
+    expect(source).toMatch(/\n\/\/ Try:\n(\/\/ .*\n)+$/);
+  });
+});
