@@ -1,0 +1,156 @@
+// Issue 4: `forkover init-script` argument validation (exit 2, a message naming the flag,
+// nothing on stdout) and what each renderer writes, checked by running the generated sh
+// for real where quoting matters. Also: the files shipped in init-scripts/ are exactly
+// the generator's output. Contracts cited per test.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { main } from '../../src/cli.js';
+import { buildSpec, formatRendered, renderInitScript } from '../../src/init-scripts/index.js';
+import { shq } from '../../src/init-scripts/shell.js';
+import { ROOT, cleanup, node, readPid, run, tmpdir } from '../helpers/util.js';
+
+afterEach(cleanup);
+
+async function cliRun(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(['init-script', ...argv], { out: (t) => (out += t), err: (t) => (err += t), cwd: '/' });
+  return { code, out, err };
+}
+
+const NODE = '/usr/bin/node';
+const APP = ['--', NODE, '/srv/app/server.js', '--port', '8080'];
+
+describe('bad arguments: exit 2, the flag named, nothing printed on stdout', () => {
+  test.each([
+    ['no --name', ['sysv', ...APP], /--name/],
+    ['a --name longer than 15 characters (R6.4)', ['sysv', '--name', 'a-very-long-name-x', ...APP], /--name.*15/],
+    ['a --name with a slash', ['sysv', '--name', 'a/b', ...APP], /--name/],
+    ['an unknown kind', ['upstart', '--name', 'hello', ...APP], /<kind>.*upstart.*sysv/],
+    ['a relative --pidfile', ['sysv', '--name', 'hello', '--pidfile', 'run/hello.pid', ...APP], /--pidfile.*absolute/],
+    ['a --pidfile with a space', ['openrc', '--name', 'hello', '--pidfile', '/run/my app/x.pid', ...APP], /--pidfile/],
+    ['a relative --logfile', ['sysv', '--name', 'hello', '--logfile', 'hello.log', ...APP], /--logfile.*absolute/],
+    ['logrotate without --logfile', ['logrotate', '--name', 'hello', ...APP], /--logfile.*required/],
+    ['--listen outside systemd-socket', ['sysv', '--name', 'hello', '--listen', '8080', ...APP], /--listen.*systemd-socket/],
+    ['--group without --user', ['sysv', '--name', 'hello', '--group', 'www', ...APP], /--group.*--user/],
+    ['a bad --user', ['openrc', '--name', 'hello', '--user', 'no body', ...APP], /--user/],
+    ['--user with a pidfile directly in /run (R10.4)', ['sysv', '--name', 'hello', '--user', 'www-data', '--pidfile', '/run/hello.pid', ...APP], /--pidfile.*R10\.4/],
+    ['no command', ['sysv', '--name', 'hello'], /<command>.*after "--"/],
+    ['a relative program', ['sysv', '--name', 'hello', '--', 'node', 'server.js'], /<command>.*absolute/],
+    ['an app flag without "--"', ['sysv', '--name', 'hello', NODE, 'server.js', '--port', '8080'], /--port/],
+  ])('%s', async (_what, argv, message) => {
+    const r = await cliRun(argv);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(r.out).toBe('');
+  });
+});
+
+describe('rendering', () => {
+  test('the pidfile defaults to /run/<name>/<name>.pid; one file prints as is', async () => {
+    const r = await cliRun(['sysv', '--name', 'hello', ...APP]);
+    expect(r.code).toBe(0);
+    expect(r.err).toBe('');
+    expect(r.out.startsWith('#!/bin/sh\n')).toBe(true);
+    expect(r.out).toContain('PIDFILE=/run/hello/hello.pid\n');
+    // forkover's CLI is this package's bin/forkover.js, run by the app's node.
+    expect(r.out).toContain(`forkover() { ${NODE} ${path.join(ROOT, 'bin/forkover.js')} "$@"; }`);
+  });
+
+  test('sysv: start-stop-daemon with --oknodo, pidfile + --name (+ --user), never --exec (R6.3–R6.5, R10.4)', async () => {
+    const plain = (await cliRun(['sysv', '--name', 'hello', ...APP])).out;
+    expect(plain).not.toMatch(/^[^#]*--exec/m);
+    expect(plain).toMatch(/start-stop-daemon --start --oknodo \\\n\t\t--pidfile "\$PIDFILE" --name "\$NAME" \\\n\t\t--startas "\$DAEMON" --/);
+    expect(plain).toContain('start-stop-daemon --stop --oknodo --retry=TERM/30/KILL/5 --pidfile "$PIDFILE" --name "$NAME"\n');
+    expect(plain).not.toMatch(/^[^#]*(--background|--make-pidfile|--chuid)/m);
+    expect(plain).toContain('forkover reload -p "$PIDFILE"');
+    for (const action of ['start)', 'stop)', 'restart)', 'try-restart)', 'reload)', 'force-reload)', 'status)']) expect(plain).toContain(`\n${action}\n`);
+
+    const user = (await cliRun(['sysv', '--name', 'hello', '--user', 'www-data', '--group', 'www', ...APP])).out;
+    expect(user).toContain('--pidfile "$PIDFILE" --name "$NAME" --user "$RUN_AS_USER"');
+    expect(user).toContain('--user "$RUN_AS_USER" --group "$RUN_AS_GROUP"'); // the app's own privilege drop (issue 5)
+    expect(user).toContain('install -d -m 0755 -o "$RUN_AS_USER" -g "$RUN_AS_GROUP" "$1"');
+    expect(user).not.toMatch(/^[^#]*--chuid/m);
+  });
+
+  test('openrc: command_args with --daemon -p, no command_background, reload, retry, checkpath (R7.1, R7.4)', async () => {
+    const r = (await cliRun(['openrc', '--name', 'hello', '--user', 'www-data', ...APP])).out;
+    expect(r.startsWith('#!/sbin/openrc-run\n')).toBe(true);
+    expect(r).toContain(`command=${NODE}\n`);
+    expect(r).toContain('command_args="/srv/app/server.js --port 8080 --daemon -p ${pidfile} --name ${procname} --user www-data"\n');
+    expect(r).not.toMatch(/^\s*command_background=/m);
+    expect(r).not.toMatch(/^\s*command_user=/m);
+    expect(r).toContain('extra_started_commands="reload"\n');
+    expect(r).toContain('retry="TERM/30/KILL/5"\n');
+    expect(r).toContain('checkpath --directory --mode 0755 --owner www-data "${pidfile%/*}"');
+    expect(r).toMatch(/reload\(\) \{\n\tebegin "Reloading \$\{name\}"\n(\t#.*\n)*\t_forkover reload -p "\$\{pidfile\}"\n\teend \$\?/);
+    expect(r).not.toMatch(/^[^#]*--exec/m);
+    // No checkpath on a shared directory: it would chown or chmod /run.
+    const shared = (await cliRun(['openrc', '--name', 'hello', '--pidfile', '/run/hello.pid', ...APP])).out;
+    expect(shared).not.toContain('checkpath');
+  });
+
+  test('logrotate: create, sharedscripts, delaycompress, missingok, postrotate reload; su with --user (R8.2a, R8.3)', async () => {
+    const r = (await cliRun(['logrotate', '--name', 'hello', '--logfile', '/var/log/hello/hello.log', ...APP])).out;
+    expect(r).toMatch(/^\/var\/log\/hello\/hello\.log \{$/m);
+    for (const d of ['create 0640 root root', 'sharedscripts', 'delaycompress', 'missingok', 'postrotate', 'endscript']) expect(r).toMatch(new RegExp(`^\\t${d}$`, 'm'));
+    expect(r).toContain(`${NODE} ${path.join(ROOT, 'bin/forkover.js')} reload -p /run/hello/hello.pid >/dev/null || [ $? -eq 7 ]`);
+    expect(r).not.toMatch(/^\s*(copytruncate|su )/m);
+    const u = (await cliRun(['logrotate', '--name', 'hello', '--user', 'hello', '--logfile', '/var/log/hello/hello.log', ...APP])).out;
+    expect(u).toMatch(/^\tcreate 0640 hello hello$/m);
+    expect(u).toMatch(/^\tsu hello hello$/m);
+  });
+
+  test('systemd-socket prints its two files, each after a header naming it', async () => {
+    const r = await cliRun(['systemd-socket', '--name', 'hello', '--listen', '8080', ...APP]);
+    expect(r.code).toBe(0);
+    expect(r.out.match(/^# ==> .* <==$/gm)).toEqual(['# ==> hello.socket <==', '# ==> hello.service <==']);
+  });
+});
+
+describe('quoting survives the real sh', () => {
+  const nasty = ['/srv/my app/server.js', "it's", '"double"', '$HOME', '`id`', 'a\\b', '*', '', '--flag=a b'];
+
+  test('shq round-trips through sh', async () => {
+    const r = await run('/bin/sh', ['-c', `printf '%s\\0' ${nasty.map(shq).join(' ')}`]);
+    expect(r.stdout.split('\0').slice(0, -1)).toEqual(nasty);
+  });
+
+  test('openrc: command_args, as OpenRC evals it, gives back the app words and forkover flags', async () => {
+    const files = await renderInitScript(buildSpec('openrc', { name: 'hello', logfile: '/var/log/h.log' }, [NODE, ...nasty], '/opt/forkover/bin/forkover.js'));
+    const line = /^command_args=.*$/m.exec(files[0]!.content)![0];
+    const r = await run('/bin/sh', ['-c', `pidfile=/run/hello/hello.pid; procname=hello; logfile=/var/log/h.log; ${line}\neval "set -- $command_args"; printf '%s\\0' "$@"`]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.split('\0').slice(0, -1)).toEqual([...nasty, '--daemon', '-p', '/run/hello/hello.pid', '--name', 'hello', '-l', '/var/log/h.log']);
+  });
+
+  test('sysv: start hands start-stop-daemon the app words unchanged, then forkover\'s flags', async () => {
+    // The real script, with a recording start-stop-daemon first on its PATH.
+    const dir = tmpdir();
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    fs.writeFileSync(path.join(bin, 'start-stop-daemon'), `#!/bin/sh\nprintf '%s\\0' "$@" > ${shq(path.join(dir, 'argv'))}\n`, { mode: 0o755 });
+    const pidfile = path.join(dir, 'run', 'hello.pid');
+    const files = await renderInitScript(buildSpec('sysv', { name: 'hello', pidfile }, [NODE, ...nasty], '/opt/forkover/bin/forkover.js'));
+    const script = path.join(dir, 'hello');
+    fs.writeFileSync(script, files[0]!.content.replace('\nPATH=/sbin:', `\nPATH=${bin}:/sbin:`));
+    const r = await run('/bin/sh', [script, 'start'], { env: {} });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    const argv = fs.readFileSync(path.join(dir, 'argv'), 'utf8').split('\0').slice(0, -1);
+    expect(argv).toEqual([
+      '--start', '--oknodo', '--pidfile', pidfile, '--name', 'hello', '--startas', NODE, '--',
+      ...nasty, '--daemon', '-p', pidfile, '--name', 'hello',
+    ]);
+    expect(fs.statSync(path.dirname(pidfile)).mode & 0o777).toBe(0o755); // made by the script
+    expect(readPid(pidfile)).toBeUndefined();
+  });
+});
+
+test('init-scripts/ holds exactly the generator output (node scripts/init-scripts.mjs --check)', async () => {
+  const r = await node(path.join(ROOT, 'scripts/init-scripts.mjs'), ['--check'], { cwd: ROOT });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  // And the check itself can fail: the shipped sysv script is what the CLI prints for hello.
+  const spec = buildSpec('sysv', { name: 'hello', logfile: '/var/log/hello/hello.log' }, ['/usr/bin/node', '/usr/local/lib/node_modules/forkover/examples/hello.js', '--port', '8080'], '/usr/local/lib/node_modules/forkover/bin/forkover.js');
+  expect(fs.readFileSync(path.join(ROOT, 'init-scripts/sysv/hello'), 'utf8')).toBe(formatRendered(await renderInitScript(spec)));
+});
