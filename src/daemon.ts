@@ -26,8 +26,10 @@ import {
   readState,
   recordFor,
   removeIfOwn,
+  statePath,
   writeState,
 } from './pidfile.js';
+import { dropPrivileges } from './privileges.js';
 import { type Identity, selfIdentity, verify } from './proc.js';
 import { ENV, closeStrays } from './respawn.js';
 import { ParentChannel } from './readiness.js';
@@ -325,6 +327,9 @@ export class Daemon {
           // already closed
         }
       }
+      // R1.10, R10.4: every listener is bound; drop root (--user) before publishing and READY.
+      const pf = this.settings.pidfile;
+      dropPrivileges(this.settings, pf !== undefined && this.role !== 'child' && this.role !== 'worker' ? [pf, statePath(pf)] : []);
       // The leader publishes and reports ready only once all its workers serve.
       await this.workers?.go();
       if (this.settings.pidfile !== undefined && this.role !== 'worker') {

@@ -24,13 +24,14 @@ import * as path from 'node:path';
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type * as net from 'node:net';
-import { EXIT, describe } from './errors.js';
+import { EXIT, ForkoverError, describe, isForkoverError } from './errors.js';
 import { LOG_FILE_MODE } from './defaults.js';
 import type { Settings } from './options.js';
 import { ENV, childEnv, selfCommand, strayFds } from './respawn.js';
 import { awaitChild, type ChildEvent } from './readiness.js';
 import { isAlive, signalPid, waitForExit } from './proc.js';
-import { checkDirectory, readPid, removeIfOwn } from './pidfile.js';
+import { checkDirectory, checkLink, checkWritable, readPid, removeIfOwn } from './pidfile.js';
+import { type Account, prepareAsRoot, resolveAccount } from './privileges.js';
 import type { InheritedFd } from './listeners.js';
 
 export interface LaunchIo {
@@ -84,12 +85,23 @@ function firstLine(stream: Readable): Promise<string | undefined> {
 export async function launch(settings: Settings, io: LaunchIo, activated: InheritedFd[] = []): Promise<number> {
   const pidfile = settings.pidfile!;
   const uid = process.getuid?.() ?? 0;
+  let account: Account | undefined;
   try {
-    checkDirectory(path.dirname(pidfile), 'pidfile', [0, uid]);
-    if (settings.logfile !== undefined) checkDirectory(path.dirname(settings.logfile), 'log', [0, uid]);
+    // --user (R10.4): the daemon's user may own the directories too (R2.8).
+    account = settings.user !== undefined ? resolveAccount(settings.user, settings.group) : undefined;
+    if (account !== undefined && uid !== 0 && uid !== account.uid) {
+      throw new ForkoverError('BAD_OPTION', `--user ${settings.user} needs root; this launcher runs as uid ${uid}: start it as root, or without --user`, { flag: '--user' });
+    }
+    const allowed = [0, uid, ...(account !== undefined ? [account.uid] : [])];
+    checkDirectory(path.dirname(pidfile), 'pidfile', allowed);
+    checkWritable(path.dirname(pidfile), 'pidfile');
+    if (settings.logfile !== undefined) {
+      checkDirectory(path.dirname(settings.logfile), 'log', allowed);
+      checkLink(settings.logfile, 'log file', allowed); // R10.1
+    }
   } catch (err) {
     io.err(`${settings.name}: ${describe(err)}`);
-    return EXIT.FAILURE;
+    return isForkoverError(err, 'BAD_OPTION') ? EXIT.BAD_ARGS : EXIT.FAILURE;
   }
 
   let logFd: number | 'ignore' = 'ignore';
@@ -104,6 +116,15 @@ export async function launch(settings: Settings, io: LaunchIo, activated: Inheri
     }
   } else {
     io.err(`${settings.name}: warning: --daemon without -l/--logfile: the daemon's output goes to /dev/null`);
+  }
+  if (account !== undefined && uid === 0) {
+    try {
+      prepareAsRoot(account, pidfile, typeof logFd === 'number' ? logFd : undefined);
+    } catch (err) {
+      if (typeof logFd === 'number') fs.closeSync(logFd);
+      io.err(`${settings.name}: ${describe(err)}`);
+      return EXIT.FAILURE;
+    }
   }
 
   // fds 3… carry socket-activated listeners at the numbers systemd gave them; the

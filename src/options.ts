@@ -36,6 +36,10 @@ export interface ForkoverOptions {
   maxDraining?: number;
   /** `--workers <n>`: processes per generation, all accepting on the same sockets. Default {@link DEFAULT_WORKERS}. */
   workers?: number;
+  /** `--user <name|uid>`: drop root privileges to this user once every listener is bound (contracts R1.10, R10.4). */
+  user?: string;
+  /** `--group <name|gid>`: with `user`, the primary group (default: the user's own). */
+  group?: string;
 }
 
 /** Validated options: absolute paths, milliseconds. */
@@ -50,6 +54,10 @@ export interface Settings {
   maxDraining: number;
   /** Processes per generation: the leader (named in the pidfile) and `workers - 1` more. */
   workers: number;
+  /** `--user`: who the daemon runs as after binding (privileges.ts). */
+  user: string | undefined;
+  /** `--group`: its primary group; only with `user`. */
+  group: string | undefined;
   /** The directory the user launched from: relative paths were resolved against it. */
   cwd: string;
 }
@@ -106,7 +114,9 @@ export function addForkoverOptions(program: Command): Command {
       new Option('--workers <n>', 'processes per generation, all accepting on the same sockets (the pidfile names the leader)')
         .default(DEFAULT_WORKERS)
         .argParser(count('--workers')),
-    );
+    )
+    .addOption(new Option('--user <user>', 'as root: bind the listeners, then run as this user (initgroups, setgid, setuid) before ready'))
+    .addOption(new Option('--group <group>', "with --user: run with this primary group (default: the user's)"));
   return program;
 }
 
@@ -122,6 +132,16 @@ function checkPositive(value: unknown, flag: string, fallback: number, integer =
     throw new ForkoverError('BAD_OPTION', `${flag} must be a ${integer ? 'whole number' : 'number of seconds'} greater than 0, not ${JSON.stringify(value)}`, { flag });
   }
   return n;
+}
+
+/** A user or group name, or a numeric id; the lookup happens in privileges.ts. */
+function account(value: unknown, flag: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  const s = typeof value === 'number' ? String(value) : value;
+  if (typeof s !== 'string' || !/^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}\$?$/.test(s)) {
+    throw new ForkoverError('BAD_OPTION', `${flag} takes a user or group name or a numeric id, not ${JSON.stringify(value)}`, { flag });
+  }
+  return s;
 }
 
 /** The title a script gets when `--name` is not given: its base name, cut to 15 characters. */
@@ -157,8 +177,13 @@ export function resolveSettings(opts: ForkoverOptions, cwd: string, script: stri
     upgradeTimeoutMs: checkPositive(opts.upgradeTimeout, '--upgrade-timeout', DEFAULT_UPGRADE_TIMEOUT_S) * 1000,
     maxDraining: checkPositive(opts.maxDraining, '--max-draining', DEFAULT_MAX_DRAINING, true),
     workers: checkPositive(opts.workers, '--workers', DEFAULT_WORKERS, true),
+    user: account(opts.user, '--user'),
+    group: account(opts.group, '--group'),
     cwd,
   };
+  if (settings.group !== undefined && settings.user === undefined) {
+    throw new ForkoverError('BAD_OPTION', '--group needs --user: forkover only changes the group when it drops root privileges to a user', { flag: '--group' });
+  }
   if (settings.daemon && settings.pidfile === undefined) {
     throw new ForkoverError('BAD_OPTION', '--daemon needs -p/--pidfile <path>: without a pidfile nobody could find or stop the daemon', {
       flag: '--pidfile',

@@ -196,6 +196,16 @@ export async function lockPidfile(pidfile: string, waitMs: number): Promise<() =
       onCompromised: () => {},
     });
   } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ELOCKED') {
+      // Not a competing start: the directory refuses the lock (read-only, full, gone).
+      throw new ForkoverError(
+        'PIDFILE_WRITE',
+        `cannot create the lock ${lockPath(pidfile)}: ${(err as Error).message}; make ${path.dirname(pidfile)} writable (or choose another --pidfile)`,
+        { path: lockPath(pidfile) },
+        { cause: err },
+      );
+    }
     throw new ForkoverError(
       'PIDFILE_LOCKED',
       `another start holds ${lockPath(pidfile)}; if no start is running, remove that directory`,
@@ -232,6 +242,48 @@ export function checkDirectory(dir: string, what: string, allowedUids: number[])
       'UNSAFE_PATH',
       `${what} directory ${dir} belongs to uid ${st.uid}, not to root or the daemon's user; run "chown ${allowedUids[allowedUids.length - 1]} ${dir}"`,
       { path: dir },
+    );
+  }
+}
+
+/**
+ * Refuse a directory we cannot create files in (a read-only mount, R2.3 needs a temp file
+ * beside the target), before anything is started.
+ */
+export function checkWritable(dir: string, what: string): void {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (err) {
+    throw new ForkoverError(
+      'UNSAFE_PATH',
+      `${what} directory ${dir} is not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); make it writable, or mount it read-write, or choose another path`,
+      { path: dir },
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * A path that is a symlink is followed only when the link itself and its directory belong
+ * to root or one of `allowedUids` (contracts R10.1): `/var/log/app.log -> /data/app.log`
+ * set up by the admin is fine; a link another user planted is refused. Not a link, or
+ * absent: nothing to check.
+ */
+export function checkLink(file: string, what: string, allowedUids: number[]): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch {
+    return;
+  }
+  if (!st.isSymbolicLink()) return;
+  const dir = path.dirname(file);
+  const dirUid = fs.statSync(dir).uid;
+  if (!allowedUids.includes(st.uid) || !allowedUids.includes(dirUid)) {
+    throw new ForkoverError(
+      'UNSAFE_PATH',
+      `${what} ${file} is a symlink owned by uid ${st.uid} (in a directory of uid ${dirUid}); only links that root or the daemon's user made are followed: remove it, or recreate it as root`,
+      { path: file },
     );
   }
 }
