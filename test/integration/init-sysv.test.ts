@@ -5,7 +5,7 @@
 // PID that is not ours).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { HELLO, alive, cleanup, cli, get, procStat, readPid, run, start, tmpdir, track, waitUntil, type RunResult } from '../helpers/util.js';
+import { HELLO, alive, cleanup, cli, fixture, get, procStat, readPid, run, start, tmpdir, track, waitUntil, type RunResult } from '../helpers/util.js';
 
 afterEach(cleanup);
 
@@ -13,11 +13,15 @@ const SSD = '/usr/sbin/start-stop-daemon';
 const NAME = 'fo-sysv';
 
 /** Generate the script with the real CLI into the test's dir; the pidfile's directory does not exist yet. */
-async function generate(dir: string): Promise<{ script: string; pidfile: string; logfile: string }> {
+async function generate(
+  dir: string,
+  flags: string[] = [],
+  command: string[] = [process.execPath, HELLO, '--port', '0', '--host', '127.0.0.1'],
+): Promise<{ script: string; pidfile: string; logfile: string }> {
   if (!fs.existsSync(SSD)) throw new Error(`${SSD} is missing: run "bash scripts/test-deps.sh" (Debian's dpkg provides it)`);
   const pidfile = path.join(dir, 'run', `${NAME}.pid`);
   const logfile = path.join(dir, 'log', `${NAME}.log`);
-  const r = await cli(['init-script', 'sysv', '--name', NAME, '--pidfile', pidfile, '--logfile', logfile, '--', process.execPath, HELLO, '--port', '0', '--host', '127.0.0.1']);
+  const r = await cli(['init-script', 'sysv', '--name', NAME, '--pidfile', pidfile, '--logfile', logfile, ...flags, '--', ...command]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   const script = path.join(dir, NAME);
@@ -137,4 +141,70 @@ test('an unknown action exits 2 with the usage', async () => {
   const r = await sh(script, 'bogus');
   expect(r.code).toBe(2);
   expect(r.stderr).toMatch(/Usage: .*\{start\|stop\|restart\|try-restart\|reload\|force-reload\|status\}/);
+});
+
+test('reload onto a broken version exits 1 and the old PID keeps serving; restart, try-restart, force-reload', async () => {
+  const dir = tmpdir();
+  const modeFile = path.join(dir, 'mode');
+  const { script, pidfile } = await generate(dir, [], [process.execPath, fixture('app.mjs'), '--port', '0', '--host', '127.0.0.1', '--mode-file', modeFile]);
+  const { pid, port } = await startVia(script, pidfile);
+
+  fs.writeFileSync(modeFile, 'throw\n'); // the next generation throws before listening
+  const bad = await sh(script, 'reload');
+  expect(bad.code).toBe(1); // R3.5: rollback is a failed reload
+  expect(bad.stderr).toMatch(/keeps serving/);
+  expect(readPid(pidfile)).toBe(pid);
+  expect((await get(port)).body).toBe(`hello from ${pid}\n`);
+  expect((await sh(script, 'status')).code).toBe(0);
+
+  fs.writeFileSync(modeFile, 'ok\n');
+  const fr = await sh(script, 'force-reload'); // running: a reload
+  expect(fr.code).toBe(0);
+  const pid2 = readPid(pidfile)!;
+  track(pid2);
+  expect(pid2).not.toBe(pid);
+  expect(fr.stdout).toContain(`reloaded: PID ${pid} -> ${pid2}`);
+
+  const rs = await sh(script, 'restart'); // a new daemon, not a handoff
+  expect(rs.code).toBe(0);
+  const pid3 = readPid(pidfile)!;
+  track(pid3);
+  expect(pid3).not.toBe(pid2);
+  expect(alive(pid2)).toBe(false);
+  const port3 = portOf(rs);
+  expect((await get(port3)).body).toBe(`hello from ${pid3}\n`);
+
+  expect((await sh(script, 'stop')).code).toBe(0);
+  const tr = await sh(script, 'try-restart'); // not running: nothing done, success
+  expect(tr.code).toBe(0);
+  expect(fs.existsSync(pidfile)).toBe(false);
+  expect((await sh(script, 'status')).code).toBe(3);
+});
+
+test('--user nobody: the app binds as root and drops to nobody itself; reload and stop still work (R10.4, issue 5)', async () => {
+  const passwd = fs.readFileSync('/etc/passwd', 'utf8');
+  if (!/^nobody:/m.test(passwd) || !/^nogroup:/m.test(fs.readFileSync('/etc/group', 'utf8'))) throw new Error('this test needs the user nobody and the group nogroup (Debian base-passwd)');
+  if (process.getuid?.() !== 0) throw new Error('this test needs root: the init script starts the app as root, which then drops to --user');
+  const dir = tmpdir();
+  fs.chmodSync(dir, 0o755); // nobody must reach its pidfile and log directories below it
+  const { script, pidfile, logfile } = await generate(dir, ['--user', 'nobody', '--group', 'nogroup']);
+  const uidOf = (pid: number) => /^Uid:\s+(\d+)\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))!.slice(1, 3).map(Number);
+
+  const { pid, port } = await startVia(script, pidfile);
+  expect(uidOf(pid)).toEqual([65534, 65534]);
+  // The script made both directories for the user (it writes its pidfile at every handoff).
+  for (const d of [path.dirname(pidfile), path.dirname(logfile)]) expect(fs.statSync(d).uid).toBe(65534);
+  expect((await get(port)).body).toBe(`hello from ${pid}\n`);
+
+  const rl = await sh(script, 'reload');
+  expect({ code: rl.code, stderr: rl.stderr }).toEqual({ code: 0, stderr: '' });
+  const pid2 = readPid(pidfile)!;
+  track(pid2);
+  expect(pid2).not.toBe(pid);
+  expect(uidOf(pid2)).toEqual([65534, 65534]);
+  expect((await get(port)).body).toBe(`hello from ${pid2}\n`);
+
+  expect((await sh(script, 'stop')).code).toBe(0); // matched by pidfile, --name and --user
+  expect(alive(pid2)).toBe(false);
+  expect((await sh(script, 'status')).code).toBe(3);
 });
