@@ -10,8 +10,9 @@ import { Command, CommanderError, Option, InvalidArgumentError } from 'commander
 import { EXIT, STATUS_EXIT, describe, isForkoverError } from './errors.js';
 import { assertSupportedPlatform } from './forkover.js';
 import { DEFAULT_RELOAD_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from './defaults.js';
-import { type DaemonState, readSnapshot, recordFor, removeIfOwn } from './pidfile.js';
-import { type Identity, type Verdict, pollUntil, signalPid, verify, waitForExit } from './proc.js';
+import * as fs from 'node:fs';
+import { type DaemonState, readSnapshot, recordFor, removeIfOwn, statePath } from './pidfile.js';
+import { type Identity, type Verdict, pollUntil, processUid, signalPid, verify, waitForExit } from './proc.js';
 import { fileURLToPath } from 'node:url';
 import { INIT_SCRIPT_KINDS, buildSpec, formatRendered, renderInitScript } from './init-scripts/index.js';
 
@@ -52,19 +53,46 @@ function find(pidfile: string): Found {
   }
   if (snap.pid === undefined) return { kind: 'none' };
   const verdict = verify(snap.pid, recordFor(snap.state, snap.pid));
-  if (verdict.kind === 'ours') return { kind: 'ours', pid: snap.pid, state: snap.state! };
+  if (verdict.kind === 'ours') {
+    const distrust = untrusted(pidfile, snap.pid);
+    if (distrust !== undefined) return { kind: 'stale', pid: snap.pid, verdict: { kind: 'foreign', reason: distrust } };
+    return { kind: 'ours', pid: snap.pid, state: snap.state! };
+  }
   if (verdict.kind === 'unknown') return { kind: 'unknown', pid: snap.pid, verdict };
   return { kind: 'stale', pid: snap.pid, verdict };
 }
 
+/**
+ * A pidfile or sidecar that a user other than root owns (a daemon run with --user owns
+ * both) may name only that user's processes (contracts R10.2, R3.2): otherwise that user
+ * could forge a record of, say, root's sshd, and root's `forkover stop` would signal it.
+ * Returns why `pid` is not to be trusted, or undefined.
+ */
+function untrusted(pidfile: string, pid: number): string | undefined {
+  for (const file of [pidfile, statePath(pidfile)]) {
+    let owner: number;
+    try {
+      owner = fs.statSync(file).uid;
+    } catch {
+      continue;
+    }
+    if (owner === 0) continue;
+    const runsAs = processUid(pid);
+    if (runsAs !== owner) {
+      return `${file} belongs to uid ${owner}, but PID ${pid} runs as uid ${runsAs ?? '?'}: a file an unprivileged user controls may only name that user's processes`;
+    }
+  }
+  return undefined;
+}
+
 /** Every process of the daemon: the leader, its workers, and verified draining generations. */
-function members(pid: number, state: DaemonState): Identity[] {
+function members(pidfile: string, pid: number, state: DaemonState): Identity[] {
   const all = [state.leader, ...state.workers, ...state.draining];
   const seen = new Set<number>();
   return all.filter((g) => {
     if (seen.has(g.pid)) return false;
     seen.add(g.pid);
-    return g.pid === pid || verify(g.pid, g).kind === 'ours';
+    return g.pid === pid || (verify(g.pid, g).kind === 'ours' && untrusted(pidfile, g.pid) === undefined);
   });
 }
 
@@ -194,7 +222,7 @@ async function stop(pidfile: string, timeoutS: number, io: Io): Promise<number> 
     io.out('not running');
     return EXIT.OK;
   }
-  const targets = members(f.pid, f.state);
+  const targets = members(pidfile, f.pid, f.state);
   for (const t of targets) signalPid(t.pid, 'SIGTERM');
   const deadline = Date.now() + timeoutS * 1000;
   const remaining = async () => {

@@ -30,7 +30,7 @@ import {
   writeState,
 } from './pidfile.js';
 import { dropPrivileges } from './privileges.js';
-import { type Identity, selfIdentity, verify } from './proc.js';
+import { type Identity, selfIdentity, verify, waitForExit } from './proc.js';
 import { ENV, closeStrays } from './respawn.js';
 import { ParentChannel } from './readiness.js';
 import {
@@ -146,13 +146,21 @@ export class Daemon {
         throw new ForkoverError('INHERITED_INVALID', `${ENV.READY_FD} is ${readyFd}, not an fd number of 3 or more`);
       }
       this.channel = new ParentChannel(readyFd);
+      // The channel comes right after the listeners (handoff.ts, detach.ts); anything else
+      // means the names and the fds do not add up, and adopting could take the wrong socket.
+      if (readyFd !== 3 + this.inherited.length) {
+        throw new ForkoverError(
+          'INHERITED_INVALID',
+          `${ENV.FDS} names ${this.inherited.length} listener(s) at fds 3…, so the readiness channel should be fd ${3 + this.inherited.length}, but ${ENV.READY_FD} is ${readyFd}; the parent passed inconsistent handoff metadata`,
+        );
+      }
       this.channel.open({
         onEnd: () => {
           // The launcher or old generation went away before we were ready: nobody would
           // know about us, so do not linger (contracts §1; issue: launcher killed).
           if (this.phase === 'starting') {
             log('the process that started this one went away before it was ready; exiting');
-            this.exitNow(1);
+            void this.abandonStart();
           } else if (this.role === 'worker') {
             // The leader is gone, or drains and asks us to (workers.ts): drain and exit.
             log('the leader closed the channel: draining');
@@ -225,6 +233,25 @@ export class Daemon {
     } finally {
       await release().catch(() => {});
     }
+  }
+
+  /**
+   * Our parent went away before we were ready. If it was a handoff's old generation that
+   * died (SIGKILL mid-handoff), nobody else will remove the pidfile naming it: once it
+   * is dead, remove that pidfile (R2.7 on its behalf), so it names a live generation or
+   * nothing (issue 5: signal races). Then exit.
+   */
+  private async abandonStart(): Promise<void> {
+    const parent = this.role === 'child' ? this.handoff?.parent : undefined;
+    const pidfile = this.settings.pidfile;
+    try {
+      if (parent !== undefined && pidfile !== undefined && (await waitForExit(parent.pid, 2_000)) && removeIfOwn(pidfile, parent.pid)) {
+        log(`removed ${pidfile}: it named PID ${parent.pid}, which died during the handoff`);
+      }
+    } catch (err) {
+      log(`cannot remove ${pidfile}: ${describe(err)}`);
+    }
+    this.exitNow(1);
   }
 
   /** What this generation publishes in the pidfile's sidecar. */

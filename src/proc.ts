@@ -130,6 +130,25 @@ export function isAlive(pid: number): boolean {
   return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X';
 }
 
+/**
+ * The real uid a process runs as, from /proc/PID/status (`Uid:` real, effective, …), or
+ * from `ps` without /proc. Undefined when the process is gone.
+ */
+export function processUid(pid: number): number | undefined {
+  try {
+    const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    if (m) return Number(m[1]);
+  } catch {
+    if (hasProc) return undefined;
+  }
+  try {
+    const out = execFileSync('ps', ['-o', 'ruid=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return /^\d+$/.test(out) ? Number(out) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** This process's identity, recorded when it claims the pidfile. */
 export function selfIdentity(title: string, source?: StatSource): Identity {
   const stat = readStat(process.pid, source);
