@@ -98,7 +98,7 @@ type Trigger = 'reload' | 'USR2';
  * Hand the daemon over while `load` runs, then keep the load on until the old
  * generation has exited and the new one has answered `after` requests.
  */
-async function handOver(d: { pid: number; pidfile: string }, trigger: Trigger, tally: Tally, after = 50): Promise<{ newPid: number; ms: number }> {
+async function handOver(d: { pid: number; pidfile: string }, trigger: Trigger, tally: Tally, after = 50): Promise<{ newPid: number; ms: number; switchedAt: number }> {
   await waitUntil(() => (tally.byPid.get(d.pid) ?? 0) >= 50, 10_000, `50 responses from the first generation (ok ${tally.ok}, failed ${tally.failed})`);
   const t0 = Date.now();
   if (trigger === 'reload') {
@@ -114,11 +114,30 @@ async function handOver(d: { pid: number; pidfile: string }, trigger: Trigger, t
     return p !== undefined && p !== d.pid ? p : undefined;
   }, 15_000, 'the pidfile to name the new generation');
   track(newPid);
-  const ms = Date.now() - t0;
+  const switchedAt = Date.now();
+  const ms = switchedAt - t0;
   // R3.3: the pidfile named the new generation while the old one still lived or drained.
   await waitUntil(() => !alive(d.pid), 15_000, `old generation ${d.pid} to drain and exit`);
   await waitUntil(() => (tally.byPid.get(newPid) ?? 0) >= after, 10_000, `${after} responses from the new generation ${newPid}`);
-  return { newPid, ms };
+  return { newPid, ms, switchedAt };
+}
+
+/** Slow requests with their timing, to show those in flight at the switch finished. */
+function slowLog() {
+  const spans: { start: number; end: number; pid: number }[] = [];
+  return {
+    /** Run one request for `urlPath`, logging it if slow. */
+    async time(urlPath: string, send: () => Promise<number>): Promise<number> {
+      const start = Date.now();
+      const pid = await send();
+      if (urlPath.startsWith('/slow')) spans.push({ start, end: Date.now(), pid });
+      return pid;
+    },
+    /** Slow requests the old generation started before `at` and finished after it. */
+    spanning(at: number, oldPid: number): number {
+      return spans.filter((r) => r.start < at && r.end > at && r.pid === oldPid).length;
+    },
+  };
 }
 
 function report(name: string, tally: Tally, extra = ''): void {
@@ -157,15 +176,21 @@ describe.each([
     const dir = tmpdir();
     const d = await startDaemon(dir, [], example(file));
     const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
-    const load = loadLoop(async () => {
-      const body = await request(http, { host: '127.0.0.1', port: d.port, path: nextPath(), agent });
-      if (!/^(slow|\w+) \d+\n$/.test(body) || (!body.startsWith('slow') && !body.startsWith(word))) throw new Error(`bad body ${body}`);
-      return pidOf(body);
+    const slow = slowLog();
+    const load = loadLoop(() => {
+      const urlPath = nextPath();
+      return slow.time(urlPath, async () => {
+        const body = await request(http, { host: '127.0.0.1', port: d.port, path: urlPath, agent });
+        if (!/^(slow|\w+) \d+\n$/.test(body) || (!body.startsWith('slow') && !body.startsWith(word))) throw new Error(`bad body ${body}`);
+        return pidOf(body);
+      });
     });
     try {
-      const { newPid, ms } = await handOver(d, trigger, load.tally);
+      const { newPid, ms, switchedAt } = await handOver(d, trigger, load.tally);
       const tally = await load.stop();
-      report(file, tally, `, handoff ${ms} ms`);
+      const spanning = slow.spanning(switchedAt, d.pid);
+      report(file, tally, `, handoff ${ms} ms, ${spanning} slow requests in flight at the switch finished on the old generation`);
+      expect(spanning).toBeGreaterThan(0);
       expect(tally.errors).toEqual([]);
       expect(tally.failed).toBe(0);
       expect(tally.byPid.get(d.pid)).toBeGreaterThan(0);
@@ -181,11 +206,17 @@ test('https.js: handoff under keep-alive TLS load, certificate verified: zero fa
   const dir = tmpdir();
   const d = await startDaemon(dir, ['--key', tls.key, '--cert', tls.cert], example('https.js'));
   const agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca: tls.ca });
-  const load = loadLoop(async () => pidOf(await request(https, { host: '127.0.0.1', port: d.port, path: nextPath(), agent })));
+  const slow = slowLog();
+  const load = loadLoop(() => {
+    const urlPath = nextPath();
+    return slow.time(urlPath, async () => pidOf(await request(https, { host: '127.0.0.1', port: d.port, path: urlPath, agent })));
+  });
   try {
-    const { newPid, ms } = await handOver(d, 'reload', load.tally);
+    const { newPid, ms, switchedAt } = await handOver(d, 'reload', load.tally);
     const tally = await load.stop();
-    report('https.js', tally, `, handoff ${ms} ms`);
+    const spanning = slow.spanning(switchedAt, d.pid);
+    report('https.js', tally, `, handoff ${ms} ms, ${spanning} slow requests in flight at the switch finished on the old generation`);
+    expect(spanning).toBeGreaterThan(0);
     expect(tally.errors).toEqual([]);
     expect(tally.failed).toBe(0);
     expect(tally.byPid.get(newPid)).toBeGreaterThan(0);
@@ -210,7 +241,7 @@ test('https.js: an unreadable --key fails the launcher with the path and the fix
  */
 function h2client(port: number) {
   let session: http2.ClientHttp2Session | undefined;
-  const counts = { sessions: 0, goaways: 0, refusedRetried: 0 };
+  const counts = { sessions: 0, goaways: 0, refusedRetried: 0, firstGoawayAt: 0 };
   const open = (): http2.ClientHttp2Session => {
     if (session && !session.closed && !session.destroyed && !(session as { goneAway?: boolean }).goneAway) return session;
     const s = http2.connect(`https://127.0.0.1:${port}`, { ca: tls.ca });
@@ -218,6 +249,7 @@ function h2client(port: number) {
     s.on('goaway', () => {
       (s as { goneAway?: boolean }).goneAway = true;
       counts.goaways++;
+      counts.firstGoawayAt ||= Date.now();
     });
     s.on('error', () => {}); // surfaced on the streams
     session = s;
@@ -253,7 +285,17 @@ test('http2.js: handoff under concurrent streams: GOAWAY sent, in-flight streams
   const d = await startDaemon(dir, ['--key', tls.key, '--cert', tls.cert], example('http2.js'));
   const client = h2client(d.port);
   // 16 concurrent streams on one session, some slow: always some open at the handoff.
-  const load = loadLoop(async () => pidOf(await client.get(nextPath())), { concurrency: 16 });
+  const slow: { start: number; end: number; pid: number }[] = [];
+  const load = loadLoop(
+    async () => {
+      const urlPath = nextPath();
+      const start = Date.now();
+      const pid = pidOf(await client.get(urlPath));
+      if (urlPath.startsWith('/slow')) slow.push({ start, end: Date.now(), pid });
+      return pid;
+    },
+    { concurrency: 16 },
+  );
   try {
     const { newPid, ms } = await handOver(d, 'reload', load.tally);
     const tally = await load.stop();
@@ -265,6 +307,10 @@ test('http2.js: handoff under concurrent streams: GOAWAY sent, in-flight streams
     expect(client.counts.refusedRetried).toBeLessThanOrEqual(16);
     expect(client.counts.goaways).toBeGreaterThanOrEqual(1); // the old generation said GOAWAY
     expect(client.counts.sessions).toBeGreaterThanOrEqual(2); // and the client moved on
+    // Streams open when the GOAWAY came finished on the old generation.
+    const spanning = slow.filter((r) => r.start < client.counts.firstGoawayAt && r.end > client.counts.firstGoawayAt && r.pid === d.pid);
+    process.stderr.write(`[examples] http2.js: ${spanning.length} slow streams open at GOAWAY finished on the old generation\n`);
+    expect(spanning.length).toBeGreaterThan(0);
     expect(tally.byPid.get(newPid)).toBeGreaterThan(0);
   } finally {
     await load.stop();
@@ -377,11 +423,17 @@ test('unix-socket.js: handoff under keep-alive load on the socket path: zero fai
   expect(launcher.code).toBe(0);
   expect(launcher.stdout).toContain(`listening on ${sock}`);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
-  const load = loadLoop(async () => pidOf(await request(http, { socketPath: sock, path: nextPath(), agent })));
+  const slow = slowLog();
+  const load = loadLoop(() => {
+    const urlPath = nextPath();
+    return slow.time(urlPath, async () => pidOf(await request(http, { socketPath: sock, path: urlPath, agent })));
+  });
   try {
-    const { newPid, ms } = await handOver({ pid: pid!, pidfile }, 'USR2', load.tally);
+    const { newPid, ms, switchedAt } = await handOver({ pid: pid!, pidfile }, 'USR2', load.tally);
     const tally = await load.stop();
-    report('unix-socket.js', tally, `, handoff ${ms} ms`);
+    const spanning = slow.spanning(switchedAt, pid!);
+    report('unix-socket.js', tally, `, handoff ${ms} ms, ${spanning} slow requests in flight at the switch finished on the old generation`);
+    expect(spanning).toBeGreaterThan(0);
     expect(tally.errors).toEqual([]);
     expect(tally.failed).toBe(0); // an ENOENT would have counted
     expect(fs.statSync(sock).isSocket()).toBe(true);
