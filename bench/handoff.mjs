@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+// bench/handoff (issue 3 item 10): handoffs under load, in both load modes.
+//
+//   node bench/handoff.mjs [--seconds 12] [--handoffs 20] [--workers 1] [--quick] [--json FILE]
+//
+// For each mode (a new connection per request; keep-alive through Node's own Agent) it
+// daemonizes examples/hello.js on a fresh loopback address, runs the bounded Node client
+// (bench/lib/client.mjs) at concurrency 32 for --seconds, and sends USR2 --handoffs
+// times, spread over the run. Handoff latency is measured from the signal to the pidfile
+// naming the new generation, which a new generation writes only once it accepts
+// (contracts R3.3). Between handoffs it starts a bare `node` HTTP server
+// (bench/servers/plain.mjs) and times spawn to listening: the baseline, measured in the
+// same run under the same load. Prints requests, failures by kind, handoff p50/max and
+// the baseline; exits 1 if any request failed.
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { startLoad } from './lib/client.mjs';
+import { freshLoopback, killAll, logTail, machine, median, readPidfile, reexecUnderSubreaper, requireTools, startForkover, startPlain } from './lib/servers.mjs';
+
+/** Run both modes; resolves with one result per mode. */
+export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, log = (s) => process.stderr.write(`${s}\n`) } = {}) {
+  const results = [];
+  for (const keepAlive of [false, true]) {
+    const mode = keepAlive ? 'keep-alive' : 'new connection per request';
+    const host = freshLoopback();
+    // Each handoff leaves a draining generation; allow enough of them for the pace here.
+    const d = await startForkover(host, { workers, extra: ['--max-draining', '64', '--drain-timeout', '10'] });
+    const load = startLoad({ host, port: d.port, concurrency: 32, keepAlive, maxMs: seconds * 1000 + 60_000 });
+    const latencies = [];
+    const bare = [];
+    const outcomes = { ok: 0, 'rolled-back': 0, refused: 0, ignored: 0 };
+    const t0 = Date.now();
+    const slot = (seconds * 1000) / (handoffs + 1);
+    for (let i = 0; i < handoffs; i++) {
+      const due = t0 + slot * (i + 1);
+      if (Date.now() < due) await delay(due - Date.now());
+      const old = readPidfile(d.pidfile);
+      const metaBefore = JSON.parse(fs.readFileSync(`${d.pidfile}.meta`, 'utf8')).handoffSeq;
+      const s0 = performance.now();
+      process.kill(old, 'SIGUSR2');
+      // Poll the pidfile (2 ms) until it names a new PID, or the sidecar records a failure.
+      const deadline = Date.now() + 30_000;
+      let outcome;
+      for (;;) {
+        const now = readPidfile(d.pidfile);
+        if (now !== undefined && now !== old) {
+          latencies.push(performance.now() - s0);
+          outcome = 'ok';
+          break;
+        }
+        let meta;
+        try {
+          meta = JSON.parse(fs.readFileSync(`${d.pidfile}.meta`, 'utf8'));
+        } catch {
+          meta = undefined; // between writes
+        }
+        if (meta?.lastHandoff && meta.lastHandoff.seq > metaBefore && meta.lastHandoff.outcome !== 'ok') {
+          outcome = meta.lastHandoff.outcome;
+          log(`  handoff ${i + 1}: ${outcome}: ${meta.lastHandoff.reason}\n${logTail(d.logfile)}`);
+          break;
+        }
+        if (Date.now() > deadline) throw new Error(`handoff ${i + 1} had no outcome within 30 s; see ${d.logfile}`);
+        await delay(2);
+      }
+      outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+      // The baseline, under the same load: a bare node server from spawn to listening.
+      const p = await startPlain(host);
+      bare.push(p.startMs);
+      await p.stop();
+    }
+    const remaining = t0 + seconds * 1000 - Date.now();
+    if (remaining > 0) await delay(remaining);
+    const stats = await load.stop();
+    await d.stop();
+    const r = {
+      mode,
+      workers,
+      seconds: Math.round(stats.elapsedMs / 100) / 10,
+      requests: stats.requests,
+      ok: stats.ok,
+      failed: stats.failed,
+      failures: stats.byKind,
+      errors: stats.errors.slice(0, 5),
+      handoffs: outcomes,
+      handoffMs: { p50: median(latencies), max: Math.max(...latencies), n: latencies.length },
+      bareStartMs: { p50: median(bare), max: Math.max(...bare), n: bare.length },
+    };
+    r.ratio = r.handoffMs.p50 / r.bareStartMs.p50;
+    results.push(r);
+    log(
+      `  ${mode}: ${r.requests} requests, ${r.failed} failed (${Object.entries(r.failures).map(([k, v]) => `${k} ${v}`).join(', ')}); ` +
+        `${outcomes.ok}/${handoffs} handoffs ok, p50 ${r.handoffMs.p50.toFixed(0)} ms, max ${r.handoffMs.max.toFixed(0)} ms; ` +
+        `bare start-to-listen p50 ${r.bareStartMs.p50.toFixed(0)} ms (ratio ${r.ratio.toFixed(2)})`,
+    );
+  }
+  return results;
+}
+
+export function handoffTable(results) {
+  const rows = [
+    '| mode | requests | failed (refused/reset/timeout/non-2xx/other) | handoffs ok | handoff p50 | handoff max | bare start-to-listen p50 | ratio |',
+    '|---|---:|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of results) {
+    const f = r.failures;
+    rows.push(
+      `| ${r.mode} | ${r.requests} | ${r.failed} (${f.refused}/${f.reset}/${f.timeout}/${f.non2xx}/${f.other}) | ${r.handoffs.ok}/${r.handoffMs.n + r.handoffs['rolled-back'] + r.handoffs.refused} | ${r.handoffMs.p50.toFixed(0)} ms | ${r.handoffMs.max.toFixed(0)} ms | ${r.bareStartMs.p50.toFixed(0)} ms | ${r.ratio.toFixed(2)}× |`,
+    );
+  }
+  return rows.join('\n');
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+  const arg = (name, dflt) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : dflt;
+  };
+  const quick = process.argv.includes('--quick');
+  const seconds = Number(arg('--seconds', quick ? '4' : '12'));
+  const handoffs = Number(arg('--handoffs', quick ? '5' : '20'));
+  const workers = Number(arg('--workers', '1'));
+  if (!(seconds > 0 && seconds <= 120) || !(Number.isInteger(handoffs) && handoffs > 0 && handoffs <= 500) || !(Number.isInteger(workers) && workers >= 1 && workers <= 16)) {
+    process.stderr.write('usage: node bench/handoff.mjs [--seconds 1-120] [--handoffs 1-500] [--workers 1-16] [--quick] [--json FILE]\n');
+    process.exit(2);
+  }
+  try {
+    if (await reexecUnderSubreaper()) process.exit();
+    requireTools();
+    const m = machine();
+    process.stderr.write(`bench/handoff: ${seconds} s per mode, ${handoffs} handoffs each, --workers ${workers}${quick ? ' (--quick)' : ''}; ${m.nproc} CPUs, node ${m.node}, load average ${m.loadavg}\n`);
+    const results = await handoffBench({ seconds, handoffs, workers });
+    process.stdout.write(`${handoffTable(results)}\n`);
+    const out = arg('--json', path.join(path.dirname(new URL(import.meta.url).pathname), 'results', 'handoff.json'));
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(out, `${JSON.stringify({ machine: m, seconds, handoffs, workers, quick, results }, null, 2)}\n`);
+    process.stderr.write(`wrote ${out}\n`);
+    process.exitCode = results.some((r) => r.failed > 0) ? 1 : 0;
+  } catch (err) {
+    process.stderr.write(`bench/handoff: ${err.message}\n`);
+    process.exitCode = 1;
+  } finally {
+    killAll();
+  }
+}

@@ -1,0 +1,363 @@
+// What the benchmarks share: fresh loopback addresses, starting and stopping each kind of
+// server (forkover, a plain process, a bare shared-fd pair, PM2 cluster mode), wrk, and
+// /proc readings. Every process started here is recorded and killed by PID on exit.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const HELLO = path.join(ROOT, 'examples/hello.js');
+export const CLI = path.join(ROOT, 'bin/forkover.js');
+const PLAIN = path.join(ROOT, 'bench/servers/plain.mjs');
+const SHARED = path.join(ROOT, 'bench/servers/shared.mjs');
+const PM2_APP = path.join(ROOT, 'bench/servers/pm2-app.cjs');
+const PM2_BIN = path.join(ROOT, 'node_modules/pm2/bin/pm2');
+
+const started = new Set(); // PIDs to kill at exit
+const tmpdirs = [];
+
+/** Kill everything this process started, by PID, and remove temp dirs. */
+export function killAll() {
+  for (const pid of started) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  started.clear();
+  for (const d of tmpdirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+
+export function tmpdir() {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'forkover-bench-'));
+  tmpdirs.push(d);
+  return d;
+}
+
+/**
+ * Handoffs reparent every replaced generation, and PID 1 here may not reap orphans, so a
+ * benchmark reruns itself under `tini -s` (a subreaper) unless it already is. Resolves
+ * true in the parent, which should then do nothing more (the exit code is forwarded).
+ */
+export async function reexecUnderSubreaper() {
+  if (process.env.FORKOVER_BENCH_REAPER === '1') return false;
+  try {
+    execFileSync('tini', ['--version'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('tini (a subreaper for the daemons the benchmark starts) is not installed; run: apt-get update && apt-get install -y tini');
+  }
+  const child = spawn('tini', ['-s', '--', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, FORKOVER_BENCH_REAPER: '1' },
+  });
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+  process.exitCode = await new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+  return true;
+}
+
+/** Fail loudly, with the command that fixes it, when a program or package is missing. */
+export function requireTools({ pm2 = false } = {}) {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+  } catch (err) {
+    if (err.code === 'ENOENT') throw new Error('wrk is not installed; run: apt-get update && apt-get install -y wrk');
+    // wrk --version exits 1 after printing its version: that is fine
+  }
+  if (pm2 && !fs.existsSync(PM2_BIN)) throw new Error('pm2 (a devDependency used by the benchmark) is missing; run: npm install');
+  if (!fs.existsSync(path.join(ROOT, 'dist/index.js'))) throw new Error('dist/ is missing; run: npm run build');
+}
+
+// 127.0.0.2, 127.0.0.3, …: each new-connection run gets a fresh destination address, so
+// it never meets the TIME_WAIT sockets of an earlier run.
+let nextHost = 2;
+export function freshLoopback() {
+  const n = nextHost++;
+  if (n > 250 * 250) throw new Error('out of fresh loopback addresses');
+  return `127.0.${Math.floor(n / 250)}.${(n % 250) + 1}`;
+}
+
+/** A free port on `host` (for PM2, which needs a port before it starts). */
+export function freePort(host) {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen({ host, port: 0 }, () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Spawn and record a process; `lines` gets every stdout line. */
+function launch(file, args, opts = {}) {
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  started.add(child.pid);
+  child.on('exit', () => started.delete(child.pid));
+  let out = '';
+  let err = '';
+  child.stdout?.setEncoding('utf8').on('data', (c) => (out += c));
+  child.stderr?.setEncoding('utf8').on('data', (c) => (err += c));
+  child.output = () => out;
+  child.errors = () => err;
+  child.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return child;
+}
+
+/** Wait for stdout to match `re` (under a deadline); resolves with the match. */
+async function waitFor(child, re, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const m = child.output().match(re);
+    if (m) return m;
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${what} exited: ${child.errors().slice(-500)}`);
+    if (Date.now() > deadline) throw new Error(`${what} not ready within ${timeoutMs} ms: ${child.errors().slice(-500)}`);
+    await delay(2);
+  }
+}
+
+export function run(file, args, opts = {}) {
+  const child = launch(file, args, opts);
+  return child.exited.then((r) => ({ ...r, stdout: child.output(), stderr: child.errors() }));
+}
+
+/** Record a PID we did not spawn directly (a daemon, a worker) so it is killed at exit. */
+export function track(pid) {
+  if (Number.isInteger(pid) && pid > 1) started.add(pid);
+}
+
+/** One plain process. Resolves with { host, port, pids, stop, startMs } (spawn to listening). */
+export async function startPlain(host) {
+  const t0 = performance.now();
+  const child = launch(process.execPath, [PLAIN, '--host', host, '--port', '0']);
+  const m = await waitFor(child, /listening (\d+)/, 10_000, 'plain server');
+  const startMs = performance.now() - t0;
+  return { kind: 'plain', host, port: Number(m[1]), pids: [child.pid], startMs, stop: () => stopChild(child) };
+}
+
+/** N plain processes on one shared listening fd. */
+export async function startShared(host, procs = 2) {
+  const child = launch(process.execPath, [SHARED, '--host', host, '--port', '0', '--procs', String(procs)]);
+  const m = await waitFor(child, /listening (\d+) ([\d,]+)/, 10_000, 'shared-fd server');
+  const pids = m[2].split(',').map(Number);
+  pids.forEach(track);
+  return {
+    kind: 'shared',
+    host,
+    port: Number(m[1]),
+    pids,
+    stop: async () => {
+      await stopChild(child);
+      for (const p of pids) await killPid(p);
+    },
+  };
+}
+
+/** examples/hello.js under forkover as a daemon. Resolves once the launcher exited 0. */
+export async function startForkover(host, { workers = 1, extra = [] } = {}) {
+  const dir = tmpdir();
+  const pidfile = path.join(dir, 'hello.pid');
+  const logfile = path.join(dir, 'hello.log');
+  const t0 = performance.now();
+  const r = await run(process.execPath, [HELLO, '--host', host, '--port', '0', '--daemon', '-p', pidfile, '-l', logfile, '--workers', String(workers), ...extra], {
+    cwd: dir,
+  });
+  const launcherMs = performance.now() - t0;
+  if (r.code !== 0) throw new Error(`forkover launcher exited ${r.code}: ${r.stderr}`);
+  const pid = readPidfile(pidfile);
+  track(pid);
+  const meta = JSON.parse(fs.readFileSync(`${pidfile}.meta`, 'utf8'));
+  const pids = meta.workers.map((w) => w.pid);
+  pids.forEach(track);
+  const port = Number(/listening on [^\n]*?:(\d+)/.exec(r.stdout)[1]);
+  return {
+    kind: 'forkover',
+    host,
+    port,
+    pid,
+    pids,
+    pidfile,
+    logfile,
+    launcherMs,
+    stop: async () => {
+      const s = await run(process.execPath, [CLI, 'stop', '-p', pidfile, '--timeout', '10']);
+      if (s.code !== 0) throw new Error(`forkover stop exited ${s.code}: ${s.stderr}`);
+    },
+  };
+}
+
+/** The last `n` lines of a log file, indented, to explain a failure. */
+export function logTail(file, n = 8) {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).map((l) => `    | ${l}`).join('\n');
+  } catch (err) {
+    return `    (cannot read ${file}: ${err.message})`;
+  }
+}
+
+export function readPidfile(pidfile) {
+  try {
+    const n = parseInt(fs.readFileSync(pidfile, 'utf8'), 10);
+    return Number.isInteger(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** PM2 with its own PM2_HOME; `stop()` of the last server kills its God daemon by PID. */
+export function pm2Home() {
+  const home = tmpdir();
+  const env = { ...process.env, PM2_HOME: home, PM2_DISCRETE_MODE: 'true' };
+  const pm2 = (args) => run(process.execPath, [PM2_BIN, ...args], { env });
+  return {
+    home,
+    /** PM2 cluster mode with `instances` processes on host:port. */
+    async start(host, instances = 2) {
+      const port = await freePort(host);
+      const name = `bench${port}`;
+      const r = await run(process.execPath, [PM2_BIN, 'start', PM2_APP, '-i', String(instances), '--name', name], {
+        env: { ...env, HOST: host, PORT: String(port) },
+      });
+      if (r.code !== 0) throw new Error(`pm2 start exited ${r.code}: ${r.stderr}${r.stdout}`);
+      trackGod();
+      // Ready once every instance has answered.
+      const seen = new Set();
+      const deadline = Date.now() + 15_000;
+      while (seen.size < instances) {
+        if (Date.now() > deadline) throw new Error(`PM2 cluster on ${host}:${port}: only ${seen.size} of ${instances} instances answered`);
+        const body = await httpGet(host, port).catch(() => '');
+        const pid = Number(body.trim().split(' ').pop());
+        if (pid > 0) seen.add(pid);
+        else await delay(20);
+      }
+      [...seen].forEach(track);
+      return {
+        kind: 'pm2',
+        host,
+        port,
+        pids: [...seen],
+        stop: async () => {
+          const d = await pm2(['delete', name]);
+          if (d.code !== 0) throw new Error(`pm2 delete exited ${d.code}: ${d.stderr}`);
+          for (const p of seen) await killPid(p);
+        },
+      };
+    },
+    /** Kill PM2's God daemon by the PID in its PM2_HOME. */
+    async kill() {
+      const god = readPidfile(path.join(home, 'pm2.pid'));
+      if (god) await killPid(god, 'SIGTERM');
+    },
+  };
+  function trackGod() {
+    track(readPidfile(path.join(home, 'pm2.pid')));
+  }
+}
+
+export function httpGet(host, port, agent = false) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host, port, path: '/', agent, timeout: 5_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve(body));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+async function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await child.exited;
+  clearTimeout(t);
+}
+
+/** Signal a PID and wait (bounded) until it is gone; SIGKILL after 5 s. */
+export async function killPid(pid, sig = 'SIGKILL') {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    started.delete(pid);
+    return;
+  }
+  const deadline = Date.now() + 5_000;
+  while (alive(pid)) {
+    if (Date.now() > deadline) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      break;
+    }
+    await delay(10);
+  }
+  started.delete(pid);
+}
+
+/** Alive and not a zombie. */
+export function alive(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** Resident set size in KiB, from /proc/PID/status. */
+export function rssKiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+export function fdCount(pid) {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/**
+ * wrk against http://host:port/ for `seconds` with `connections` connections on one
+ * thread. `newConnection` sends "Connection: close", so every request opens a connection.
+ */
+export async function wrk(host, port, { seconds, connections = 32, newConnection }) {
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', ...(newConnection ? ['-H', 'Connection: close'] : []), `http://${host}:${port}/`];
+  const r = await run('wrk', args);
+  if (r.code !== 0) throw new Error(`wrk exited ${r.code}: ${r.stderr}`);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.stdout);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)?.[1] ?? 0);
+  return {
+    rps,
+    errors: sock ? { connect: +sock[1], read: +sock[2], write: +sock[3], timeout: +sock[4] } : { connect: 0, read: 0, write: 0, timeout: 0 },
+    non2xx,
+  };
+}
+
+export const median = (xs) => {
+  const s = [...xs].filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** Machine facts for the report. */
+export function machine() {
+  let free = '';
+  try {
+    free = execFileSync('free', ['-h'], { encoding: 'utf8' }).split('\n')[1]?.replace(/\s+/g, ' ').trim() ?? '';
+  } catch {
+    free = `${Math.round(os.totalmem() / 2 ** 30)} GiB`;
+  }
+  return { date: new Date().toISOString(), nproc: os.availableParallelism(), cpu: os.cpus()[0]?.model ?? '?', memory: free, node: process.version, loadavg: os.loadavg().map((x) => x.toFixed(2)).join(' ') };
+}

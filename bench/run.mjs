@@ -1,0 +1,303 @@
+#!/usr/bin/env node
+// The performance suite (issue 6): one command, `npm run bench` (add `-- --quick` while
+// developing). Prints a table with PASS/FAIL per target and writes JSON to bench/results/.
+// Every figure is set against a baseline measured in the same run:
+//
+//  - throughput (wrk, 32 connections, one thread) of examples/hello.js under forkover with
+//    1 worker vs a plain http.createServer process, and with --workers 2 vs a bare
+//    two-process shared-fd server and vs PM2 cluster mode with 2 instances, each with a
+//    new connection per request ("Connection: close") and with keep-alive. Runs
+//    interleave the servers (A B C D E A B C D E …), start each server afresh on a fresh
+//    loopback address (127.0.0.2, 127.0.0.3, …, so no run meets an earlier run's
+//    TIME_WAIT sockets) and report medians;
+//  - failures under load, by kind, from the Node client (bench/lib/client.mjs), one short
+//    run per server and mode (wrk's socket errors are printed too, but cannot tell a
+//    reset from a refusal);
+//  - handoff latency p50 and max under load vs bare start-to-listen (bench/handoff.mjs);
+//  - launcher overhead: `--daemon` start until the launcher exits, vs bare start-to-listen;
+//  - RSS of an idle forkover daemon vs an idle plain server;
+//  - fd count and RSS of the serving generation across 1,000 handoffs (--quick: 50).
+//
+// It reruns itself under `tini -s` (a subreaper): every replaced generation is
+// reparented, and where PID 1 does not reap, 1,000 handoffs would leave 1,000 zombies.
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { startLoad } from './lib/client.mjs';
+import {
+  ROOT,
+  alive,
+  fdCount,
+  freshLoopback,
+  httpGet,
+  killAll,
+  logTail,
+  machine,
+  median,
+  pm2Home,
+  readPidfile,
+  reexecUnderSubreaper,
+  requireTools,
+  rssKiB,
+  startForkover,
+  startPlain,
+  startShared,
+  track,
+  wrk,
+} from './lib/servers.mjs';
+import { handoffBench, handoffTable } from './handoff.mjs';
+
+const quick = process.argv.includes('--quick');
+const cfg = quick
+  ? { rounds: 1, seconds: 2, failSeconds: 1, handoffSeconds: 4, handoffs: 5, launches: 3, rssPairs: 1, leakHandoffs: 50 }
+  : { rounds: 5, seconds: 3, failSeconds: 2, handoffSeconds: 12, handoffs: 20, launches: 7, rssPairs: 3, leakHandoffs: 1000 };
+const say = (s) => process.stderr.write(`${s}\n`);
+
+// ---------------------------------------------------------------- throughput
+async function throughput(pm2) {
+  const servers = [
+    { id: 'plain', label: 'plain Node process', start: (h) => startPlain(h) },
+    { id: 'fo1', label: 'forkover, 1 worker', start: (h) => startForkover(h, { workers: 1 }) },
+    { id: 'fo2', label: 'forkover, --workers 2', start: (h) => startForkover(h, { workers: 2 }) },
+    { id: 'shared2', label: 'bare shared fd, 2 processes', start: (h) => startShared(h, 2) },
+    { id: 'pm2', label: 'PM2 cluster, 2 instances', start: (h) => pm2.start(h, 2) },
+  ];
+  const out = {};
+  for (const newConnection of [true, false]) {
+    const mode = newConnection ? 'new' : 'keepalive';
+    out[mode] = Object.fromEntries(servers.map((s) => [s.id, { label: s.label, rps: [], wrkErrors: [], failures: null }]));
+    for (let round = 0; round < cfg.rounds; round++) {
+      for (const s of servers) {
+        if (round === 0) {
+          // Failures by kind, from the Node client, against an instance of its own on its
+          // own fresh address, so that wrk's run below meets none of its TIME_WAIT sockets.
+          const fh = freshLoopback();
+          const fs1 = await s.start(fh);
+          try {
+            const st = await startLoad({ host: fh, port: fs1.port, concurrency: 32, keepAlive: !newConnection, maxMs: cfg.failSeconds * 1000 }).done;
+            out[mode][s.id].failures = { requests: st.requests, failed: st.failed, byKind: st.byKind, pids: st.pids.size };
+          } finally {
+            await fs1.stop();
+          }
+        }
+        const host = freshLoopback();
+        const srv = await s.start(host);
+        try {
+          const w = await wrk(host, srv.port, { seconds: cfg.seconds, newConnection });
+          out[mode][s.id].rps.push(w.rps);
+          out[mode][s.id].wrkErrors.push({ ...w.errors, non2xx: w.non2xx });
+          say(`  ${mode} round ${round + 1} ${s.label} on ${host}: ${w.rps.toFixed(0)} req/s`);
+        } finally {
+          await srv.stop();
+        }
+      }
+    }
+    for (const s of servers) out[mode][s.id].median = median(out[mode][s.id].rps);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- launcher, RSS
+async function launcher() {
+  const bare = [];
+  const launch = [];
+  for (let i = 0; i < cfg.launches; i++) {
+    const p = await startPlain(freshLoopback());
+    bare.push(p.startMs);
+    await p.stop();
+    const f = await startForkover(freshLoopback(), { workers: 1 });
+    launch.push(f.launcherMs);
+    await f.stop();
+  }
+  return { bareStartMs: median(bare), launcherMs: median(launch), samples: { bare, launch } };
+}
+
+async function idleRss() {
+  const plain = [];
+  const fo = [];
+  for (let i = 0; i < cfg.rssPairs; i++) {
+    const p = await startPlain(freshLoopback());
+    const f = await startForkover(freshLoopback(), { workers: 1 });
+    // Warm both the same way, then let them settle before reading RSS.
+    for (let k = 0; k < 200; k++) {
+      await httpGet(p.host, p.port);
+      await httpGet(f.host, f.port);
+    }
+    await delay(1_000);
+    plain.push(rssKiB(p.pids[0]));
+    fo.push(rssKiB(f.pid));
+    await p.stop();
+    await f.stop();
+  }
+  return { plainKiB: median(plain), forkoverKiB: median(fo), overheadMiB: (median(fo) - median(plain)) / 1024, samples: { plain, fo } };
+}
+
+// ---------------------------------------------------------------- 1,000 handoffs
+async function manyHandoffs(n) {
+  const host = freshLoopback();
+  const title = `fb${process.pid}`.slice(0, 15);
+  const d = await startForkover(host, { workers: 1, extra: ['--name', title, '--max-draining', '64'] });
+  const samples = [];
+  const every = Math.max(1, Math.round(n / 10));
+  const t0 = Date.now();
+  let refused = 0;
+  for (let i = 1; i <= n; i++) {
+    const old = readPidfile(d.pidfile);
+    const seq = JSON.parse(fs.readFileSync(`${d.pidfile}.meta`, 'utf8')).handoffSeq;
+    process.kill(old, 'SIGUSR2');
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const now = readPidfile(d.pidfile);
+      if (now !== undefined && now !== old) {
+        track(now);
+        break;
+      }
+      let meta;
+      try {
+        meta = JSON.parse(fs.readFileSync(`${d.pidfile}.meta`, 'utf8'));
+      } catch {
+        meta = undefined;
+      }
+      if (meta?.lastHandoff?.seq > seq && meta.lastHandoff.outcome !== 'ok') {
+        refused++;
+        say(`  handoff ${i}: ${meta.lastHandoff.outcome}: ${meta.lastHandoff.reason}\n${logTail(d.logfile)}`);
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`handoff ${i} of ${n} had no outcome within 30 s; see ${d.logfile}`);
+      await delay(2);
+    }
+    if (i === 1 || i % every === 0) {
+      // Compare like with like: the old generation gone, a few requests served.
+      const leader = readPidfile(d.pidfile);
+      const deadlineOld = Date.now() + 15_000;
+      while (alive(old) && Date.now() < deadlineOld) await delay(5);
+      for (let k = 0; k < 20; k++) await httpGet(host, d.port);
+      samples.push({ handoff: i, pid: leader, fds: fdCount(leader), rssKiB: rssKiB(leader), processes: countTitled(title) });
+      say(`  after ${i} handoffs: PID ${leader}, ${samples.at(-1).fds} fds, RSS ${(samples.at(-1).rssKiB / 1024).toFixed(1)} MiB, ${samples.at(-1).processes} process(es) titled ${title}`);
+    }
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  await d.stop();
+  const first = samples[0];
+  const last = samples.at(-1);
+  return { handoffs: n, seconds, failedHandoffs: refused, samples, first, last };
+}
+
+function countTitled(title) {
+  let n = 0;
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (comm === title && state !== 'Z') n++;
+    } catch {
+      // gone
+    }
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------- report
+function report(m, tp, ho, la, rss, leak) {
+  const rows = [];
+  const row = (measure, value, baseline, ratio, target, pass) => rows.push({ measure, value, baseline, ratio, target, pass });
+  const r = (a, b) => a / b;
+  const fmt = (x) => `${(x / 1000).toFixed(1)}k req/s`;
+  for (const [mode, name] of [
+    ['new', 'new connection per request'],
+    ['keepalive', 'keep-alive'],
+  ]) {
+    const t = tp[mode];
+    const q = r(t.fo1.median, t.plain.median);
+    row(`throughput, 1 worker, ${name}`, fmt(t.fo1.median), `plain ${fmt(t.plain.median)}`, q, '≥ 0.97×', q >= 0.97);
+    const s = r(t.fo2.median, t.shared2.median);
+    row(`throughput, 2 workers, ${name}`, fmt(t.fo2.median), `bare shared fd ${fmt(t.shared2.median)}`, s, '≥ 0.95×', s >= 0.95);
+    const p = r(t.fo2.median, t.pm2.median);
+    const want = mode === 'new' ? 1.8 : 1.15;
+    row(`throughput, 2 workers, ${name}`, fmt(t.fo2.median), `PM2 cluster ×2 ${fmt(t.pm2.median)}`, p, `≥ ${want}×`, p >= want);
+  }
+  for (const h of ho) {
+    row(`handoff p50 under load, ${h.mode} (max ${h.handoffMs.max.toFixed(0)} ms)`, `${h.handoffMs.p50.toFixed(0)} ms`, `bare start-to-listen ${h.bareStartMs.p50.toFixed(0)} ms`, h.ratio, '≤ 1.3×', h.ratio <= 1.3);
+  }
+  const lr = la.launcherMs / la.bareStartMs;
+  row('launcher: --daemon start to launcher exit', `${la.launcherMs.toFixed(0)} ms`, `bare start-to-listen ${la.bareStartMs.toFixed(0)} ms`, lr, '≤ 1.5×', lr <= 1.5);
+  row('RSS, idle', `${(rss.forkoverKiB / 1024).toFixed(1)} MiB`, `plain ${(rss.plainKiB / 1024).toFixed(1)} MiB`, null, '≤ +8 MiB', rss.overheadMiB <= 8);
+  rows.at(-1).ratioText = `${rss.overheadMiB >= 0 ? '+' : ''}${rss.overheadMiB.toFixed(1)} MiB`;
+  row(`fds after ${leak.handoffs} handoffs (${leak.failedHandoffs} rolled back)`, `${leak.last.fds}`, `after 1: ${leak.first.fds}`, leak.last.fds / leak.first.fds, 'flat (≤ 1.0×)', leak.last.fds <= leak.first.fds);
+  const rssRatio = leak.last.rssKiB / leak.first.rssKiB;
+  row(`RSS after ${leak.handoffs} handoffs`, `${(leak.last.rssKiB / 1024).toFixed(1)} MiB`, `after 1: ${(leak.first.rssKiB / 1024).toFixed(1)} MiB`, rssRatio, 'flat (≤ 1.1×)', rssRatio <= 1.1);
+  const failed = [...Object.values(tp.new), ...Object.values(tp.keepalive)].filter((s) => s.label.startsWith('forkover')).reduce((n, s) => n + s.failures.failed, 0) + ho.reduce((n, h) => n + h.failed, 0);
+  row('failed requests (forkover: load runs and handoffs, Node client)', `${failed}`, '—', null, '0', failed === 0);
+  rows.at(-1).ratioText = '—';
+
+  const lines = [
+    `forkover performance suite${quick ? ' (--quick: fewer rounds and handoffs; not the figures to quote)' : ''}, ${m.date}`,
+    `machine: ${m.nproc} CPUs (${m.cpu}), memory ${m.memory}, node ${m.node}, load average at start ${m.loadavg}`,
+    `wrk -t1 -c32, ${cfg.rounds} interleaved round(s) of ${cfg.seconds} s per server and mode, medians; handoffs: Node client at concurrency 32, ${cfg.handoffSeconds} s and ${cfg.handoffs} handoffs per mode.`,
+    '',
+    '| measure | forkover | baseline (same run) | ratio | target | result |',
+    '|---|---:|---:|---:|---|---|',
+    ...rows.map((x) => `| ${x.measure} | ${x.value} | ${x.baseline} | ${x.ratioText ?? `${x.ratio.toFixed(2)}×`} | ${x.target} | ${x.pass ? 'PASS' : 'FAIL'} |`),
+    '',
+    'Throughput, every server (median req/s; failures from the Node client run):',
+    '',
+    '| server | new connection per request | keep-alive | failed (new / keep-alive) |',
+    '|---|---:|---:|---|',
+    ...Object.keys(tp.new).map((id) => {
+      const a = tp.new[id];
+      const b = tp.keepalive[id];
+      const f = (s) => `${s.failures.failed} of ${s.failures.requests}${s.failures.failed ? ` (${Object.entries(s.failures.byKind).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`;
+      return `| ${a.label} | ${(a.median / 1000).toFixed(1)}k | ${(b.median / 1000).toFixed(1)}k | ${f(a)} / ${f(b)} |`;
+    }),
+    '',
+    'Handoffs under load:',
+    '',
+    handoffTable(ho),
+  ];
+  return { text: lines.join('\n'), rows };
+}
+
+async function main() {
+  requireTools({ pm2: true });
+  const m = machine();
+  say(`forkover bench${quick ? ' --quick' : ''}: ${m.nproc} CPUs, node ${m.node}, load average ${m.loadavg}`);
+  const pm2 = pm2Home();
+  let tp;
+  try {
+    say('throughput (wrk) and failures (Node client):');
+    tp = await throughput(pm2);
+  } finally {
+    await pm2.kill();
+  }
+  say('handoffs under load:');
+  const ho = await handoffBench({ seconds: cfg.handoffSeconds, handoffs: cfg.handoffs, workers: 1, log: say });
+  say('launcher overhead:');
+  const la = await launcher();
+  say(`  launcher ${la.launcherMs.toFixed(0)} ms, bare start-to-listen ${la.bareStartMs.toFixed(0)} ms`);
+  say('idle RSS:');
+  const rss = await idleRss();
+  say(`  forkover ${(rss.forkoverKiB / 1024).toFixed(1)} MiB, plain ${(rss.plainKiB / 1024).toFixed(1)} MiB`);
+  say(`${cfg.leakHandoffs} handoffs in a row:`);
+  const leak = await manyHandoffs(cfg.leakHandoffs);
+  const { text, rows } = report(m, tp, ho, la, rss, leak);
+  process.stdout.write(`${text}\n`);
+  const dir = path.join(ROOT, 'bench/results');
+  fs.mkdirSync(dir, { recursive: true });
+  const doc = { machine: m, quick, config: cfg, targets: rows, throughput: tp, handoff: ho, launcher: la, idleRss: rss, manyHandoffs: leak, table: text };
+  const file = path.join(dir, `suite-${m.date.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
+  fs.writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+  fs.writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(doc, null, 2)}\n`);
+  say(`wrote ${file}`);
+  return rows.every((x) => x.pass) ? 0 : 1;
+}
+
+try {
+  if (!(await reexecUnderSubreaper())) process.exitCode = await main();
+} catch (err) {
+  say(`bench: ${err.stack ?? err.message}`);
+  process.exitCode = 2;
+} finally {
+  killAll();
+}
