@@ -322,12 +322,13 @@ export class Daemon {
   async ready(): Promise<void> {
     if (this.phase !== 'starting') return;
     try {
-      await this.prepareWorkers();
       // Socket-activated fds (only a non-child can have them): a lone socket goes to a
       // lone server whatever the names (systemd/activation.ts).
       if (this.role !== 'child' && this.role !== 'worker' && this.inherited.length > 0) {
         this.inherited = planAdoption(this.inherited, this.used.map((l) => l.name));
       }
+      // After the activation plan: workers get the sockets under the names the leader uses.
+      await this.prepareWorkers();
       for (const l of this.used) {
         const inherited = this.inherited.find((i) => i.name === l.name);
         if (inherited) {
