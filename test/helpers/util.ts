@@ -77,9 +77,52 @@ export async function cleanup(): Promise<void> {
       }
     }
   }
+  // Safety net: a generation the test never learned about (it failed between a handoff
+  // and track()) still holds its log or sockets in the test's own temp dir.
+  for (const pid of holdersOf(dirs)) {
+    if (!pids.has(pid)) pids.set(pid, undefined);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
   for (const pid of pids.keys()) await waitUntil(() => !alive(pid), 5_000).catch(() => {});
   pids.clear();
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+}
+
+/** PIDs (other than ours) with an open fd or cwd inside one of `roots`. */
+export function holdersOf(roots: string[]): number[] {
+  if (roots.length === 0) return [];
+  const out: number[] = [];
+  for (const e of fs.readdirSync('/proc')) {
+    const pid = Number(e);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    const inside = (target: string) => roots.some((r) => target === r || target.startsWith(`${r}/`));
+    let hit = false;
+    try {
+      hit = inside(fs.readlinkSync(`/proc/${pid}/cwd`));
+    } catch {
+      // gone
+    }
+    for (const fd of fds) {
+      if (hit) break;
+      try {
+        hit = inside(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      } catch {
+        // closed meanwhile
+      }
+    }
+    if (hit) out.push(pid);
+  }
+  return out;
 }
 
 /** Poll `check` until truthy, or throw naming `what` at the deadline. */
