@@ -16,6 +16,7 @@ import type { InitScriptKind, InitScriptSpec, RenderedFile, Renderer } from './t
 import { renderSysv } from './sysv.js';
 import { renderOpenrc } from './openrc.js';
 import { renderLogrotate } from './logrotate.js';
+import { SHARED_DIRS } from './shell.js';
 import { renderSystemd, renderSystemdNotify, renderSystemdSocket } from './systemd.js';
 
 export type { InitScriptKind, InitScriptSpec, RenderedFile, Renderer } from './types.js';
@@ -101,6 +102,9 @@ export function buildSpec(kind: unknown, args: InitScriptArgs, command: readonly
   if (listen !== undefined && /[\s"'\\]/.test(listen)) throw bad('--listen', `${JSON.stringify(listen)} must be a port, an address:port or an absolute socket path`);
   if (kind === 'logrotate' && logfile === undefined) {
     throw bad('--logfile', `is required for logrotate: the log file to rotate, e.g. --logfile /var/log/${name}/${name}.log`);
+  }
+  if (kind === 'logrotate' && user !== undefined && group === undefined && !SHARED_DIRS.includes(path.dirname(logfile!))) {
+    throw bad('--group', `is required with --user for logrotate: its "su ${user} GROUP" line needs the group the daemon runs with (e.g. the output of "id -gn ${user}")`);
   }
   // R10.4: a daemon that drops to --user writes its pidfile again at every handoff, so the
   // pidfile's directory must belong to that user. Only a directory of its own can.

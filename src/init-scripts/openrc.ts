@@ -8,10 +8,8 @@
  */
 import * as path from 'node:path';
 import type { InitScriptSpec, RenderedFile } from './types.js';
-import { dqEscape, forkoverWords, programIsNode, shq } from './shell.js';
+import { SHARED_DIRS, dqEscape, forkoverWords, programIsNode, shq } from './shell.js';
 
-/** Directories a service must never chown or chmod (checkpath changes existing ones). */
-const SHARED_DIRS = ['/', '/run', '/var/run', '/tmp', '/var/tmp', '/var/log'];
 
 /** Render `/etc/init.d/<name>` for openrc-run. */
 export function renderOpenrc(spec: InitScriptSpec): RenderedFile[] {

@@ -38,3 +38,10 @@ export function userFlags(spec: InitScriptSpec): string[] {
   if (spec.user === undefined) return [];
   return ['--user', spec.user, ...(spec.group !== undefined ? ['--group', spec.group] : [])];
 }
+
+/**
+ * Directories other services share: a script must never chown or chmod them (checkpath
+ * and `install -d` change existing ones), and a file directly in one has no directory
+ * of its own for the service user to own.
+ */
+export const SHARED_DIRS: readonly string[] = ['/', '/run', '/var/run', '/tmp', '/var/tmp', '/var/log'];

@@ -24,22 +24,33 @@ function numbered(file: string): Map<number, number> {
   return out;
 }
 
-test('logrotate -f through a handoff under load: every line exactly once, later lines in the new file', async () => {
+// As root, and as a daemon that dropped to nobody (issue 5's --user): then the log
+// directory is nobody's (as the sysv/OpenRC scripts create it) and the snippet rotates
+// with "su nobody nogroup" (R8.3); the new file must be writable by the new generation.
+test.each([
+  ['as root', [] as string[]],
+  ['with --user nobody --group nogroup (su, R8.3)', ['--user', 'nobody', '--group', 'nogroup']],
+])('logrotate -f through a handoff under load, %s: every line exactly once, later lines in the new file', async (_as, userFlags) => {
   if (!fs.existsSync(LOGROTATE)) throw new Error(`${LOGROTATE} is missing: run "bash scripts/test-deps.sh" (Debian package logrotate)`);
   const dir = tmpdir();
   fs.mkdirSync(path.join(dir, 'run'), { mode: 0o755 });
   fs.mkdirSync(path.join(dir, 'log'), { mode: 0o755 });
+  if (userFlags.length > 0) {
+    fs.chmodSync(dir, 0o755); // nobody reaches its directories below it
+    fs.chownSync(path.join(dir, 'log'), 65534, 65534);
+  }
   const pidfile = path.join(dir, 'run', `${NAME}.pid`);
   const logfile = path.join(dir, 'log', `${NAME}.log`);
   const app = fixture('numbered-log.mjs');
 
-  const gen = await cli(['init-script', 'logrotate', '--name', NAME, '--pidfile', pidfile, '--logfile', logfile, '--', process.execPath, app]);
+  const gen = await cli(['init-script', 'logrotate', '--name', NAME, '--pidfile', pidfile, '--logfile', logfile, ...userFlags, '--', process.execPath, app]);
   expect({ code: gen.code, stderr: gen.stderr }).toEqual({ code: 0, stderr: '' });
   for (const directive of ['create 0640', 'missingok', 'delaycompress', 'sharedscripts', 'postrotate']) expect(gen.stdout).toContain(directive);
+  expect(/^\tsu nobody nogroup$/m.test(gen.stdout)).toBe(userFlags.length > 0);
   const conf = path.join(dir, `${NAME}.logrotate`);
   fs.writeFileSync(conf, gen.stdout, { mode: 0o644 });
 
-  const launcher = await node(app, ['--port', '0', '--host', '127.0.0.1', '--daemon', '-p', pidfile, '-l', logfile, '--name', NAME]);
+  const launcher = await node(app, ['--port', '0', '--host', '127.0.0.1', '--daemon', '-p', pidfile, '-l', logfile, '--name', NAME, ...userFlags]);
   const oldPid = readPid(pidfile);
   track(oldPid);
   expect(launcher.code).toBe(0);
@@ -84,6 +95,7 @@ test('logrotate -f through a handoff under load: every line exactly once, later 
     const rotated = numbered(`${logfile}.1`); // delaycompress: not compressed yet
     const current = numbered(logfile);
     expect(fs.statSync(logfile).mode & 0o777).toBe(0o640); // create 0640 (R1.7)
+    expect(fs.statSync(logfile).uid).toBe(userFlags.length > 0 ? 65534 : 0);
     // Union holds every answered number exactly once.
     for (const n of rotated.keys()) expect(current.has(n) ? `request ${n} in both files` : 'ok').toBe('ok');
     const missing = [...answered.keys()].filter((n) => !rotated.has(n) && !current.has(n));

@@ -35,6 +35,7 @@ describe('bad arguments: exit 2, the flag named, nothing printed on stdout', () 
     ['--group without --user', ['sysv', '--name', 'hello', '--group', 'www', ...APP], /--group.*--user/],
     ['a bad --user', ['openrc', '--name', 'hello', '--user', 'no body', ...APP], /--user/],
     ['--user with a pidfile directly in /run (R10.4)', ['sysv', '--name', 'hello', '--user', 'www-data', '--pidfile', '/run/hello.pid', ...APP], /--pidfile.*R10\.4/],
+    ['logrotate --user without --group (su needs it, R8.3)', ['logrotate', '--name', 'hello', '--user', 'hello', '--logfile', '/var/log/hello/hello.log', ...APP], /--group.*required.*su hello/],
     ['no command', ['sysv', '--name', 'hello'], /<command>.*after "--"/],
     ['a relative program', ['sysv', '--name', 'hello', '--', 'node', 'server.js'], /<command>.*absolute/],
     ['an app flag without "--"', ['sysv', '--name', 'hello', NODE, 'server.js', '--port', '8080'], /--port/],
@@ -96,9 +97,13 @@ describe('rendering', () => {
     for (const d of ['create 0640 root root', 'sharedscripts', 'delaycompress', 'missingok', 'postrotate', 'endscript']) expect(r).toMatch(new RegExp(`^\\t${d}$`, 'm'));
     expect(r).toContain(`${NODE} ${path.join(ROOT, 'bin/forkover.js')} reload -p /run/hello/hello.pid >/dev/null || [ $? -eq 7 ]`);
     expect(r).not.toMatch(/^\s*(copytruncate|su )/m);
-    const u = (await cliRun(['logrotate', '--name', 'hello', '--user', 'hello', '--logfile', '/var/log/hello/hello.log', ...APP])).out;
-    expect(u).toMatch(/^\tcreate 0640 hello hello$/m);
-    expect(u).toMatch(/^\tsu hello hello$/m);
+    const u = (await cliRun(['logrotate', '--name', 'hello', '--user', 'hello', '--group', 'daemon', '--logfile', '/var/log/hello/hello.log', ...APP])).out;
+    expect(u).toMatch(/^\tcreate 0640 hello daemon$/m);
+    expect(u).toMatch(/^\tsu hello daemon$/m);
+    // A log directly in /var/log: root's directory, so root rotates (no su); the new file is the user's.
+    const shared = (await cliRun(['logrotate', '--name', 'hello', '--user', 'hello', '--logfile', '/var/log/hello.log', ...APP])).out;
+    expect(shared).toMatch(/^\tcreate 0640 hello$/m);
+    expect(shared).not.toMatch(/^\s*su /m);
   });
 
   test('systemd-socket prints its two files, each after a header naming it', async () => {
