@@ -16,7 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { ROOT, alive, childrenOf, run, waitUntil, type RunResult } from './util.js';
+import { ROOT, alive, childrenOf, procStat, run, waitUntil, type RunResult } from './util.js';
 
 /** Where the checkout appears inside the container. */
 export const SRV = '/srv/forkover';
@@ -83,7 +83,8 @@ export async function bootContainer(timeoutMs = 60_000): Promise<Container> {
     init = await waitUntil(
       () => {
         if (nspawn.exitCode !== null) throw new Error(`systemd-nspawn exited with ${nspawn.exitCode}: ${output}`);
-        return childrenOf(nspawn.pid!)[0];
+        // nspawn's child that runs systemd (an intermediate child may come and go first).
+        return childrenOf(nspawn.pid!).find((pid) => procStat(pid)?.comm === 'systemd');
       },
       timeoutMs,
       'the container\'s systemd to start',
@@ -92,8 +93,9 @@ export async function bootContainer(timeoutMs = 60_000): Promise<Container> {
     let state: string | undefined;
     await pollUntil(
       async () => {
-        state = (await exec(['systemctl', 'is-system-running'], 10_000).catch(() => undefined))?.stdout.trim();
-        return state === 'running' || state === 'degraded';
+        const r = await exec(['systemctl', 'is-system-running'], 10_000).catch((e: Error) => ({ stdout: '', stderr: e.message }) as RunResult);
+        state = `${r.stdout.trim()} ${r.stderr.trim()}`.trim();
+        return r.stdout.trim() === 'running' || r.stdout.trim() === 'degraded';
       },
       timeoutMs,
       () => `the container to finish booting (state ${state}): ${output.slice(-1500)}`,

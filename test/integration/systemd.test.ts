@@ -30,6 +30,8 @@ interface Unit {
   modeFile: string;
   /** The uid every generation must run as (User=). */
   uid?: number;
+  /** The sd_notify transport the service must report using (notify units). */
+  transport?: 'native' | 'systemd-notify';
 }
 
 async function makeUnit(
@@ -108,6 +110,7 @@ function lifecycle(label: string, setup: () => Promise<Unit>, start: (u: Unit) =
       const pid = await settled(u);
       expect(containerPid(c, u.pidfile)).toBe(pid);
       expect(await servedBy(u)).toBe(pid);
+      if (u.transport) expect(await c.journal(u.service)).toContain(`via ${u.transport}`);
     });
 
     test('reload under load: MainPID moves, unit stays active, no request fails', async () => {
@@ -163,7 +166,10 @@ function lifecycle(label: string, setup: () => Promise<Unit>, start: (u: Unit) =
 
 lifecycle('Type=forking unit (R3.1-R3.7)', () => makeUnit('fofork', renderSystemd, { logfile: '/run/fofork/fofork.log' }));
 
-lifecycle('Type=notify unit, root, default NotifyAccess=main (R4.1-R4.5)', () => makeUnit('fonotify', renderSystemdNotify, { kind: 'systemd-notify' }));
+lifecycle('Type=notify unit, root, default NotifyAccess=main (R4.1-R4.5)', async () => ({
+  ...(await makeUnit('fonotify', renderSystemdNotify, { kind: 'systemd-notify' })),
+  transport: 'native' as const,
+}));
 
 // Under User= the native transport is what makes NotifyAccess=main work: the datagram
 // carries the sending process's own PID. (systemd-notify would speak with its own PID
@@ -171,14 +177,15 @@ lifecycle('Type=notify unit, root, default NotifyAccess=main (R4.1-R4.5)', () =>
 lifecycle('Type=notify unit under User=nobody, NotifyAccess=main (R4.5, R10.4)', async () => {
   const u = await makeUnit('fonobody', renderSystemdNotify, { kind: 'systemd-notify', user: 'nobody' });
   expect(fs.readFileSync(c.hostPath(`/run/systemd/system/${u.service}`), 'utf8')).toMatch(/^NotifyAccess=main$/m);
-  return { ...u, uid: 65534 };
+  return { ...u, uid: 65534, transport: 'native' as const };
 });
 
 // The fallback transport (exec systemd-notify, no shell) as root: systemd-notify speaks
 // for its parent, so the handoff still moves MainPID under NotifyAccess=main (R4.7 b).
-lifecycle('Type=notify unit, root, systemd-notify fallback transport (R4.7)', () =>
-  makeUnit('fonotify2', renderSystemdNotify, { kind: 'systemd-notify' }, '[Service]\nEnvironment=FORKOVER_NOTIFY_TRANSPORT=systemd-notify\n'),
-);
+lifecycle('Type=notify unit, root, systemd-notify fallback transport (R4.7)', async () => ({
+  ...(await makeUnit('fonotify2', renderSystemdNotify, { kind: 'systemd-notify' }, '[Service]\nEnvironment=FORKOVER_NOTIFY_TRANSPORT=systemd-notify\n')),
+  transport: 'systemd-notify' as const,
+}));
 
 describe('watchdog (R4.6)', () => {
   const WATCHDOG_SEC = 3;
@@ -249,5 +256,32 @@ describe('socket-activated pair: the socket outlives the service', () => {
     expect(ino()).toBe(socketIno);
     console.log(`socket: connection while stopped answered by new PID ${pid3} after ${Date.now() - t0} ms`);
     await c.systemctl(['stop', u.service, `${u.name}.socket`]);
+  });
+});
+
+describe('socket activation under Type=forking (R5.3)', () => {
+  test('the launcher gets LISTEN_PID, the daemon gets the socket at fd 3; it survives a reload', async () => {
+    const port = await freePort();
+    // The generated .socket unit with the generated Type=forking service of the same name.
+    const u = {
+      ...(await makeUnit(
+        'foforksock',
+        (s) => [renderSystemdSocket({ ...s, listen: `127.0.0.1:${port}` })[0]!, ...renderSystemd({ ...s, kind: 'systemd' })],
+        { kind: 'systemd-socket' },
+      )),
+      port,
+    };
+    await c.systemctl(['start', `${u.name}.socket`]);
+    const first = await get(u.port); // activates the service
+    const pid1 = await settled(u);
+    expect(first.body).toBe(`hello from ${pid1}\n`);
+    const socket = fs.readlinkSync(c.hostPath(`/proc/${pid1}/fd/3`));
+    expect(socket).toMatch(/^socket:\[\d+\]$/);
+    const { r, stats, after } = await reloadUnderLoad(u);
+    expect(r.code).toBe(0);
+    expect(stats.failed).toBe(0);
+    expect(fs.readlinkSync(c.hostPath(`/proc/${after}/fd/3`))).toBe(socket);
+    console.log(`forking+socket: reload ${pid1} -> ${after}; ${stats.ok} requests, ${stats.failed} failed`);
+    await c.systemctl(['stop', u.service, `${u.name}.socket`], true);
   });
 });
