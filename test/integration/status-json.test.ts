@@ -131,7 +131,7 @@ test('status --json: running, draining after a handoff, rolled back, dead, stopp
   // generation's (a new connection could sit in the shared backlog for either).
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   expect((await get(d.port, '/', agent)).body).toBe(`hello from ${d.pid}\n`);
-  const slow = get(d.port, '/slow?ms=3000', agent);
+  const slow = get(d.port, '/slow?ms=5000', agent);
   const reload = await cli(['reload', '-p', d.pidfile], { timeoutMs: 20_000 });
   expect(reload.code).toBe(0);
   const g2 = readPid(d.pidfile)!;
