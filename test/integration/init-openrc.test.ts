@@ -38,18 +38,18 @@ afterAll(() => {
   if (createdSoftlevel) fs.rmSync(SOFTLEVEL, { force: true });
 });
 
-async function generate(dir: string): Promise<{ script: string; pidfile: string }> {
+async function generate(dir: string, flags: string[] = []): Promise<{ script: string; pidfile: string; logfile: string }> {
   // The service name is the script's name, and OpenRC's state is machine-wide: unique.
   const name = `fo-orc-${process.pid % 100000}`;
   const pidfile = path.join(dir, 'run', `${name}.pid`);
   const logfile = path.join(dir, 'log', `${name}.log`);
-  const r = await cli(['init-script', 'openrc', '--name', name, '--pidfile', pidfile, '--logfile', logfile, '--', process.execPath, HELLO, '--port', '0', '--host', '127.0.0.1']);
+  const r = await cli(['init-script', 'openrc', '--name', name, '--pidfile', pidfile, '--logfile', logfile, ...flags, '--', process.execPath, HELLO, '--port', '0', '--host', '127.0.0.1']);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   const script = path.join(dir, name);
   fs.writeFileSync(script, r.stdout, { mode: 0o755 });
   services.push(script);
-  return { script, pidfile };
+  return { script, pidfile, logfile };
 }
 
 function openrc(script: string, action: string): Promise<RunResult> {
@@ -127,4 +127,30 @@ test('openrc-run after kill -9: status fails (forkover sees the dead PID), stop 
   expect(alive(pid2!)).toBe(true);
   expect((await openrc(script, 'stop')).code).toBe(0);
   expect(alive(pid2!)).toBe(false);
+});
+
+test('openrc-run with --user nobody: checkpath gives the user its directories, the app drops after bind, reload and stop work (R10.4)', async () => {
+  if (process.getuid?.() !== 0) throw new Error('this test needs root: OpenRC starts the app as root, which then drops to --user');
+  const dir = tmpdir();
+  fs.chmodSync(dir, 0o755); // nobody reaches its directories below it
+  const { script, pidfile, logfile } = await generate(dir, ['--user', 'nobody', '--group', 'nogroup']);
+  const uidOf = (pid: number) => Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+
+  const st = await openrc(script, 'start');
+  const pid = readPid(pidfile);
+  track(pid);
+  expect({ code: st.code, out: strip(st) }).toEqual({ code: 0, out: expect.stringContaining('listening on 127.0.0.1:') });
+  expect(uidOf(pid!)).toBe(65534);
+  for (const d of [path.dirname(pidfile), path.dirname(logfile)]) expect([fs.statSync(d).uid, fs.statSync(d).gid, fs.statSync(d).mode & 0o777]).toEqual([65534, 65534, 0o755]);
+
+  expect((await openrc(script, 'reload')).code).toBe(0);
+  const pid2 = readPid(pidfile)!;
+  track(pid2);
+  expect(pid2).not.toBe(pid);
+  expect(uidOf(pid2)).toBe(65534);
+  expect((await openrc(script, 'status')).code).toBe(0);
+
+  expect((await openrc(script, 'stop')).code).toBe(0); // pidfile + --name + --user
+  expect(alive(pid2)).toBe(false);
+  expect((await openrc(script, 'status')).code).toBe(3);
 });
