@@ -1,7 +1,7 @@
 // Issue 7: `forkover status --json` has a stable, documented shape. The schema below is
 // checked against the README's "status --json" table (same fields, same types) and
 // against real output: running, draining after a handoff, after a rolled-back handoff,
-// dead (pidfile left by a killed daemon) and stopped. Exit codes: R6.2.
+// dead (pidfile left by a killed daemon), stopped, and unknown (a pidfile without a PID). Exit codes: R6.2.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -116,7 +116,7 @@ test('the validator rejects a wrong type, a missing field and an extra field', (
   expect(validate({ ...good, lastHandoff: { seq: 1 } })).toContain('missing field lastHandoff.outcome');
 });
 
-test('status --json: running, draining after a handoff, rolled back, dead, stopped', async () => {
+test('status --json: running, draining after a handoff, rolled back, dead, stopped, unknown', async () => {
   const dir = tmpdir();
   const modeFile = path.join(dir, 'mode');
   const d = await startDaemon(dir, ['--mode-file', modeFile, '--drain-timeout', '20'], fixture('app.mjs'));
@@ -164,4 +164,10 @@ test('status --json: running, draining after a handoff, rolled back, dead, stopp
   expect((await cli(['stop', '-p', d.pidfile])).code).toBe(0);
   s = await status(d.pidfile);
   expect(s).toMatchObject({ status: 'stopped', exitCode: 3, pid: null, listeners: [], workers: [], draining: [] });
+
+  // A pidfile that holds no PID: unknown (LSB status 4), still the same shape.
+  fs.writeFileSync(d.pidfile, 'not a pid\n');
+  s = await status(d.pidfile);
+  expect(s).toMatchObject({ status: 'unknown', exitCode: 4, pid: null });
+  expect(s.message).toMatch(/not a PID/);
 });
