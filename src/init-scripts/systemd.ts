@@ -37,6 +37,7 @@ function execLine(args: string[]): string {
 
 /** The app's own flags that forkover adds: pidfile, title, log. */
 function forkoverFlags(spec: InitScriptSpec, daemon: boolean): string[] {
+  if (spec.command.length === 0) execLine([]); // the app's command must come first: say so
   return [...(daemon ? ['--daemon'] : []), '-p', spec.pidfile, '--name', spec.name, ...(spec.logfile ? ['-l', spec.logfile] : [])];
 }
 
