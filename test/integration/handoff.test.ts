@@ -341,6 +341,24 @@ describe('no failed requests (R3.3, R3.4)', () => {
 });
 
 describe('foreground handoff', () => {
+  test('as PID 1 (a container init), USR2 is refused with a log line saying why, and it keeps serving', async () => {
+    const dir = tmpdir();
+    // A new PID namespace makes the app PID 1 there; unshare forks it as its child.
+    const ns = start('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, APP, '--port', '0', '--host', '127.0.0.1'], { cwd: dir });
+    const port = Number((await waitForOutput(ns, /listening on 127\.0\.0\.1:(\d+)/))[1]);
+    expect((await get(port)).body).toBe('hello from 1\n');
+    const hostPid = await waitUntil(() => {
+      const kids = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => procStat(p)?.ppid === ns.pid);
+      return kids[0];
+    }, 5_000, 'the namespaced app');
+    track(hostPid);
+    process.kill(hostPid, 'SIGUSR2');
+    await waitForOutput(ns, /handoff refused: this process is PID 1 \(a container init\)/);
+    expect((await get(port)).body).toBe('hello from 1\n');
+    process.kill(hostPid, 'SIGTERM');
+    await waitForOutput(ns, /stopped/);
+  });
+
   test('with -p the new generation takes over and the pidfile follows it', async () => {
     const dir = tmpdir();
     const pidfile = path.join(dir, 'fg.pid');
