@@ -116,6 +116,16 @@ export function buildSpec(kind: unknown, args: InitScriptArgs, command: readonly
   for (const word of command) {
     if (typeof word !== 'string' || /[\n\r\0]/.test(word)) throw bad('<command>', `a command word cannot contain a line break or NUL: ${JSON.stringify(word)}`);
   }
+  // The scripts add forkover's own flags where their init system needs them; the same
+  // flag in the app's words would fight them (a second --pidfile, --daemon in a notify unit).
+  const FLAG_OF: Record<string, string> = { '--daemon': '', '-p': '--pidfile', '--pidfile': '--pidfile', '-l': '--logfile', '--logfile': '--logfile', '--name': '--name', '--user': '--user', '--group': '--group' };
+  for (const word of command.slice(1)) {
+    const flag = word.split('=')[0]!;
+    if (Object.hasOwn(FLAG_OF, flag)) {
+      const ours = FLAG_OF[flag];
+      throw bad('<command>', `leave ${flag} out of the app's command line: the script adds forkover's flags itself${ours ? `; give ${ours} to init-script instead` : ''}`);
+    }
+  }
   const program = command[0]!;
   if (!path.isAbsolute(program)) {
     throw bad('<command>', `init systems run services with a minimal PATH, so the program needs an absolute path, not ${JSON.stringify(program)}; e.g. ${process.execPath}`);

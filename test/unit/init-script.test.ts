@@ -36,6 +36,8 @@ describe('bad arguments: exit 2, the flag named, nothing printed on stdout', () 
     ['a bad --user', ['openrc', '--name', 'hello', '--user', 'no body', ...APP], /--user/],
     ['--user with a pidfile directly in /run (R10.4)', ['sysv', '--name', 'hello', '--user', 'www-data', '--pidfile', '/run/hello.pid', ...APP], /--pidfile.*R10\.4/],
     ['logrotate --user without --group (su needs it, R8.3)', ['logrotate', '--name', 'hello', '--user', 'hello', '--logfile', '/var/log/hello/hello.log', ...APP], /--group.*required.*su hello/],
+    ['--daemon in the app command', ['systemd-notify', '--name', 'hello', '--', NODE, '/srv/app.js', '--daemon'], /<command>.*--daemon/],
+    ['a pidfile in the app command', ['sysv', '--name', 'hello', '--', NODE, '/srv/app.js', '--pidfile=/run/x.pid'], /<command>.*--pidfile.*give --pidfile to init-script/],
     ['no command', ['sysv', '--name', 'hello'], /<command>.*after "--"/],
     ['a relative program', ['sysv', '--name', 'hello', '--', 'node', 'server.js'], /<command>.*absolute/],
     ['an app flag without "--"', ['sysv', '--name', 'hello', NODE, 'server.js', '--port', '8080'], /--port/],
