@@ -9,6 +9,8 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { connect as tlsConnect } from 'node:tls';
 import {
   ROOT,
   alive,
@@ -153,15 +155,21 @@ function report(name: string, tally: Tally, extra = ''): void {
  */
 let tls: { key: string; cert: string; ca: Buffer };
 let tlsDir: string | undefined;
-beforeAll(async () => {
-  tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkover-tls-'));
+/** Make a key pair for 127.0.0.1 as `<prefix>key.pem` and `<prefix>cert.pem` in `dir`. */
+async function makeCert(dir: string, prefix = ''): Promise<{ key: string; cert: string; ca: Buffer }> {
+  const key = path.join(dir, `${prefix}key.pem`);
+  const cert = path.join(dir, `${prefix}cert.pem`);
   const r = await run('openssl', [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
     '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-keyout', path.join(tlsDir, 'key.pem'), '-out', path.join(tlsDir, 'cert.pem'),
+    '-keyout', key, '-out', cert,
   ]);
   if (r.code !== 0) throw new Error(`openssl failed (${r.code}): ${r.stderr}`);
-  tls = { key: path.join(tlsDir, 'key.pem'), cert: path.join(tlsDir, 'cert.pem'), ca: fs.readFileSync(path.join(tlsDir, 'cert.pem')) };
+  return { key, cert, ca: fs.readFileSync(cert) };
+}
+beforeAll(async () => {
+  tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkover-tls-'));
+  tls = await makeCert(tlsDir);
 });
 afterAll(() => {
   if (tlsDir) fs.rmSync(tlsDir, { recursive: true, force: true });
@@ -202,10 +210,29 @@ describe.each([
   });
 });
 
-test('https.js: handoff under keep-alive TLS load, certificate verified: zero failed requests', async () => {
+/** The SHA-256 fingerprint of the certificate a fresh TLS connection to the port presents. */
+function servedCert(port: number, ca: Buffer[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256);
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
+}
+const fingerprint = (pem: Buffer): string => new X509Certificate(pem).fingerprint256;
+
+test('https.js: handoff under keep-alive TLS load, certificate verified: zero failed requests; the reload serves a renewed certificate', async () => {
   const dir = tmpdir();
-  const d = await startDaemon(dir, ['--key', tls.key, '--cert', tls.cert], example('https.js'));
-  const agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca: tls.ca });
+  // The daemon's own copy of the key pair, renewed on disk while generation 1 serves.
+  fs.copyFileSync(tls.key, path.join(dir, 'key.pem'));
+  fs.copyFileSync(tls.cert, path.join(dir, 'cert.pem'));
+  const renewed = await makeCert(dir, 'renewed-');
+  const d = await startDaemon(dir, ['--key', 'key.pem', '--cert', 'cert.pem'], example('https.js'));
+  expect(await servedCert(d.port, [tls.ca])).toBe(fingerprint(tls.ca));
+  fs.renameSync(renewed.key, path.join(dir, 'key.pem'));
+  fs.renameSync(renewed.cert, path.join(dir, 'cert.pem'));
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca: [tls.ca, renewed.ca] });
   const slow = slowLog();
   const load = loadLoop(() => {
     const urlPath = nextPath();
@@ -220,6 +247,8 @@ test('https.js: handoff under keep-alive TLS load, certificate verified: zero fa
     expect(tally.errors).toEqual([]);
     expect(tally.failed).toBe(0);
     expect(tally.byPid.get(newPid)).toBeGreaterThan(0);
+    // The new generation read the renewed files (relative paths: the launch directory).
+    expect(await servedCert(d.port, [renewed.ca])).toBe(fingerprint(renewed.ca));
   } finally {
     await load.stop();
     agent.destroy();
