@@ -12,6 +12,7 @@ import {
   fixture,
   get,
   load,
+  node,
   procStat,
   readPid,
   socketCount,
@@ -203,10 +204,72 @@ describe('handoff', () => {
     expect(d2.pid).not.toBe(d.pid);
     // Now something answers on it: a second daemon (other pidfile) must refuse the path.
     const other = tmpdir();
-    const r = await (await import('../helpers/util.js')).node(APP, ['--port', '0', '--socket', sock, '--daemon', '-p', 'b.pid', '-l', 'b.log'], { cwd: other });
+    const r = await node(APP, ['--port', '0', '--socket', sock, '--daemon', '-p', 'b.pid', '-l', 'b.log'], { cwd: other });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`something already answers on ${sock}`);
     expect((await get(d2.port)).status).toBe(200);
+  });
+});
+
+describe('listeners are matched by name (R5.4)', () => {
+  test.each([
+    ['IPv4', []],
+    ['IPv6', ['--host6']],
+  ])('%s: a new version that reorders and adds listeners still gets the right sockets', async (_family, extra) => {
+    const dir = tmpdir();
+    const versionFile = path.join(dir, 'version');
+    const pidfile = path.join(dir, 'app.pid');
+    const launched = await node(
+      fixture('listeners.mjs'),
+      ['--version-file', versionFile, '--daemon', '-p', pidfile, '-l', path.join(dir, 'app.log'), ...(extra as string[])],
+      { cwd: dir },
+    );
+    track(readPid(pidfile));
+    expect(launched.code).toBe(0);
+    const ports = (which: string, state: { listeners: { name: string; address: string }[] }) =>
+      Number(/:(\d+)$/.exec(state.listeners.find((l) => l.name === which)!.address)![1]);
+    const v1 = meta(pidfile);
+    const pub = ports('public', v1);
+    const admin = ports('admin', v1);
+    const ask = (port: number, host: string) =>
+      new Promise<string>((resolve, reject) => {
+        http.get({ host, port, path: '/', agent: false }, (res) => {
+          let b = '';
+          res.on('data', (c) => (b += c));
+          res.on('end', () => resolve(b));
+        }).on('error', reject);
+      });
+    const pubHost = extra.length ? '::1' : '127.0.0.1';
+    expect(await ask(pub, pubHost)).toBe(`public ${v1.leader.pid}\n`);
+    fs.writeFileSync(versionFile, 'v2');
+    const g2 = await handoff(pidfile);
+    const v2 = meta(pidfile);
+    expect(ports('public', v2)).toBe(pub);
+    expect(ports('admin', v2)).toBe(admin);
+    expect(await ask(pub, pubHost)).toBe(`public ${g2}\n`);
+    expect(await ask(admin, '127.0.0.1')).toBe(`admin ${g2}\n`);
+    expect(await ask(ports('metrics', v2), '127.0.0.1')).toBe(`metrics ${g2}\n`);
+  });
+
+  test('a listener the new version drops is closed once it is ready', async () => {
+    const dir = tmpdir();
+    const versionFile = path.join(dir, 'version');
+    fs.writeFileSync(versionFile, 'v2');
+    const pidfile = path.join(dir, 'app.pid');
+    const logfile = path.join(dir, 'app.log');
+    const r = await node(fixture('listeners.mjs'), ['--version-file', versionFile, '--daemon', '-p', pidfile, '-l', logfile], { cwd: dir });
+    const g1 = readPid(pidfile)!;
+    track(g1);
+    expect(r.code).toBe(0);
+    const metrics = Number(/:(\d+)$/.exec(meta(pidfile).listeners.find((l: { name: string }) => l.name === 'metrics').address)![1]);
+    expect((await get(metrics)).status).toBe(200);
+    fs.writeFileSync(versionFile, 'v1');
+    await handoff(pidfile);
+    expect(meta(pidfile).listeners.map((l: { name: string }) => l.name).sort()).toEqual(['admin', 'public']);
+    expect(fs.readFileSync(logfile, 'utf8')).toContain('closing inherited listener "metrics"');
+    await waitUntil(() => !alive(g1), 10_000, 'the old generation to exit');
+    // With the old generation gone, nothing listens on the dropped port any more.
+    await expect(get(metrics)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 });
 
