@@ -119,7 +119,7 @@ export async function launch(settings: Settings, io: LaunchIo, activated: Inheri
   }
   if (account !== undefined && uid === 0) {
     try {
-      prepareAsRoot(account, pidfile, typeof logFd === 'number' ? logFd : undefined);
+      prepareAsRoot(account, pidfile, typeof logFd === 'number' ? logFd : undefined, settings.logfile);
     } catch (err) {
       if (typeof logFd === 'number') fs.closeSync(logFd);
       io.err(`${settings.name}: ${describe(err)}`);

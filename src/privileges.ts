@@ -76,8 +76,12 @@ export function resolveAccount(user: string, group?: string): Account {
  * they reopen by path. A shared directory (/run, /tmp …) is never given away: the error
  * names the fix, a directory of the daemon's own.
  */
-export function prepareAsRoot(account: Account, pidfile: string, logFd: number | undefined): void {
+export function prepareAsRoot(account: Account, pidfile: string, logFd: number | undefined, logfile?: string): void {
   const dir = path.dirname(pidfile);
+  // Checked before anything changes hands, so a refusal leaves ownership as it was. The
+  // pidfile directory itself becomes the user's below.
+  reachable(account, path.dirname(dir), pidfile);
+  if (logfile !== undefined && path.dirname(logfile) !== dir) reachable(account, path.dirname(logfile), logfile);
   const st = fs.statSync(dir);
   if (st.uid !== account.uid) {
     if ((st.mode & 0o1000) !== 0) {
@@ -94,6 +98,25 @@ export function prepareAsRoot(account: Account, pidfile: string, logFd: number |
     }
   }
   if (logFd !== undefined) fs.fchownSync(logFd, account.uid, account.gid);
+}
+
+/**
+ * Later generations run as the user and open these paths again: every ancestor must let
+ * the user through (search permission), or they would fail with a bare EACCES much later.
+ */
+function reachable(account: Account, dir: string, target: string): void {
+  for (let d = dir; ; d = path.dirname(d)) {
+    const st = fs.statSync(d);
+    const bit = st.uid === account.uid ? 0o100 : st.gid === account.gid ? 0o010 : 0o001;
+    if ((st.mode & bit) === 0) {
+      throw new ForkoverError(
+        'UNSAFE_PATH',
+        `with --user ${account.user}, ${account.user} must reach ${target}, but ${d} (mode ${(st.mode & 0o7777).toString(8)}) does not let it through; run "chmod o+x ${d}" or choose another path`,
+        { path: d },
+      );
+    }
+    if (d === path.dirname(d)) return;
+  }
 }
 
 /**
