@@ -203,6 +203,23 @@ describe('watchdog (R4.6)', () => {
     expect({ pid: Number(s.MainPID), state: s.ActiveState, restarts: s.NRestarts }).toEqual({ pid: second, state: 'active', restarts: '0' });
   });
 
+  test('kill -USR2 $MAINPID without ExecReload: RELOADING=1 then MAINPID+READY=1 keep the unit running (R4.3-R4.5)', async () => {
+    const before = await mainPid(u);
+    const k = await c.exec(['kill', '-USR2', String(before)]);
+    expect(k.code).toBe(0);
+    const after = await settled(u, before);
+    expect(await servedBy(u)).toBe(after);
+    // A broken version: the handoff rolls back, and READY=1 ends the reload systemd entered.
+    c.writeFile(u.modeFile, 'throw\n');
+    await c.exec(['kill', '-USR2', String(after)]);
+    await pollUntil(async () => /handoff \d+ rolled back/.test(await c.journal(u.service, 10)), 20_000, () => 'the rollback');
+    c.writeFile(u.modeFile, 'ok\n');
+    await pollUntil(async () => (await c.show(u.service)).SubState === 'running', 10_000, () => `${u.service} back to running (it would stay in "reload" without READY=1)`);
+    const s = await c.show(u.service);
+    expect({ pid: Number(s.MainPID), state: s.ActiveState, restarts: s.NRestarts }).toEqual({ pid: after, state: 'active', restarts: '0' });
+    expect(await servedBy(u)).toBe(after);
+  });
+
   test('a wedged event loop stops the pings: systemd restarts within 2x WatchdogSec', async () => {
     const before = await mainPid(u);
     const t0 = Date.now();
