@@ -9,3 +9,4 @@ export type { ListenAddress } from './listeners.js';
 export { ForkoverError, type ForkoverErrorCode, EXIT, STATUS_EXIT } from './errors.js';
 export * from './defaults.js';
 export type { DaemonState, HandoffOutcome } from './pidfile.js';
+export type { HealthCheck } from './systemd/watchdog.js';
