@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startLoad } from './lib/client.mjs';
-import { freshLoopback, killAll, logTail, machine, median, readPidfile, reexecUnderSubreaper, requireTools, startForkover, startPlain } from './lib/servers.mjs';
+import { freshLoopback, killAll, logTail, machine, median, readPidfile, reexecUnderSubreaper, requireTools, snapshotBuild, startForkover, startPlain } from './lib/servers.mjs';
 
 /** Run both modes; resolves with one result per mode. */
 export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, log = (s) => process.stderr.write(`${s}\n`) } = {}) {
@@ -127,6 +127,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(im
   try {
     if (await reexecUnderSubreaper()) process.exit();
     requireTools();
+    snapshotBuild();
     const m = machine();
     process.stderr.write(`bench/handoff: ${seconds} s per mode, ${handoffs} handoffs each, --workers ${workers}${quick ? ' (--quick)' : ''}; ${m.nproc} CPUs, node ${m.node}, load average ${m.loadavg}\n`);
     const results = await handoffBench({ seconds, handoffs, workers });

@@ -39,6 +39,7 @@ import {
   reexecUnderSubreaper,
   requireTools,
   rssKiB,
+  snapshotBuild,
   startForkover,
   startPlain,
   startShared,
@@ -261,6 +262,7 @@ function report(m, tp, ho, la, rss, leak) {
 
 async function main() {
   requireTools({ pm2: true });
+  snapshotBuild();
   const m = machine();
   say(`forkover bench${quick ? ' --quick' : ''}: ${m.nproc} CPUs, node ${m.node}, load average ${m.loadavg}`);
   const pm2 = pm2Home();

@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const HELLO = path.join(ROOT, 'examples/hello.js');
-export const CLI = path.join(ROOT, 'bin/forkover.js');
+/** examples/hello.js and bin/forkover.js; snapshotBuild() points them at a private copy. */
+export const paths = { hello: path.join(ROOT, 'examples/hello.js'), cli: path.join(ROOT, 'bin/forkover.js') };
 const PLAIN = path.join(ROOT, 'bench/servers/plain.mjs');
 const SHARED = path.join(ROOT, 'bench/servers/shared.mjs');
 const PM2_APP = path.join(ROOT, 'bench/servers/pm2-app.cjs');
@@ -61,6 +61,22 @@ export async function reexecUnderSubreaper() {
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
   process.exitCode = await new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
   return true;
+}
+
+/**
+ * Copy dist/, bin/, examples/ and package.json to a temp directory (node_modules linked)
+ * and run forkover from there. Others rebuild dist/ while a benchmark runs; a handoff's
+ * new generation loads dist/ afresh, and a half-written dist/ would fail it, which is not
+ * what the benchmark measures. The copy resolves `forkover` through its own package.json.
+ */
+export function snapshotBuild() {
+  const dir = tmpdir();
+  for (const d of ['dist', 'bin', 'examples']) fs.cpSync(path.join(ROOT, d), path.join(dir, d), { recursive: true });
+  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  paths.hello = path.join(dir, 'examples/hello.js');
+  paths.cli = path.join(dir, 'bin/forkover.js');
+  return dir;
 }
 
 /** Fail loudly, with the command that fixes it, when a program or package is missing. */
@@ -136,7 +152,9 @@ export function track(pid) {
 /** One plain process. Resolves with { host, port, pids, stop, startMs } (spawn to listening). */
 export async function startPlain(host) {
   const t0 = performance.now();
-  const child = launch(process.execPath, [PLAIN, '--host', host, '--port', '0']);
+  // detached: in a session of its own, like the forkover daemon and PM2's processes, so
+  // that every server meets the scheduler (autogroups) the same way.
+  const child = launch(process.execPath, [PLAIN, '--host', host, '--port', '0'], { detached: true });
   const m = await waitFor(child, /listening (\d+)/, 10_000, 'plain server');
   const startMs = performance.now() - t0;
   return { kind: 'plain', host, port: Number(m[1]), pids: [child.pid], startMs, stop: () => stopChild(child) };
@@ -144,7 +162,7 @@ export async function startPlain(host) {
 
 /** N plain processes on one shared listening fd. */
 export async function startShared(host, procs = 2) {
-  const child = launch(process.execPath, [SHARED, '--host', host, '--port', '0', '--procs', String(procs)]);
+  const child = launch(process.execPath, [SHARED, '--host', host, '--port', '0', '--procs', String(procs)], { detached: true });
   const m = await waitFor(child, /listening (\d+) ([\d,]+)/, 10_000, 'shared-fd server');
   const pids = m[2].split(',').map(Number);
   pids.forEach(track);
@@ -166,7 +184,7 @@ export async function startForkover(host, { workers = 1, extra = [] } = {}) {
   const pidfile = path.join(dir, 'hello.pid');
   const logfile = path.join(dir, 'hello.log');
   const t0 = performance.now();
-  const r = await run(process.execPath, [HELLO, '--host', host, '--port', '0', '--daemon', '-p', pidfile, '-l', logfile, '--workers', String(workers), ...extra], {
+  const r = await run(process.execPath, [paths.hello, '--host', host, '--port', '0', '--daemon', '-p', pidfile, '-l', logfile, '--workers', String(workers), ...extra], {
     cwd: dir,
   });
   const launcherMs = performance.now() - t0;
@@ -187,7 +205,7 @@ export async function startForkover(host, { workers = 1, extra = [] } = {}) {
     logfile,
     launcherMs,
     stop: async () => {
-      const s = await run(process.execPath, [CLI, 'stop', '-p', pidfile, '--timeout', '10']);
+      const s = await run(process.execPath, [paths.cli, 'stop', '-p', pidfile, '--timeout', '10']);
       if (s.code !== 0) throw new Error(`forkover stop exited ${s.code}: ${s.stderr}`);
     },
   };
