@@ -4,7 +4,8 @@
  */
 export { forkover, assertSupportedPlatform } from './forkover.js';
 export { Daemon, type Role, type UpgradeResult, type DrainHook } from './daemon.js';
-export { addForkoverOptions, type ForkoverOptions } from './options.js';
+export { addForkoverOptions, type ForkoverOptions, type Settings } from './options.js';
+export type { StatusJson } from './cli.js';
 export type { ListenAddress } from './listeners.js';
 export { ForkoverError, type ForkoverErrorCode, EXIT, STATUS_EXIT } from './errors.js';
 export * from './defaults.js';

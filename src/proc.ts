@@ -167,7 +167,16 @@ export function verify(pid: number, expected: Identity | undefined, source?: Sta
   } catch (err) {
     return { kind: 'unknown', reason: `cannot read /proc/${pid}: ${(err as Error).message}` };
   }
-  if (stat === undefined) return { kind: 'dead', reason: `PID ${pid} is not running` };
+  if (stat === undefined) {
+    // No /proc entry. With /proc mounted hidepid=1/2 another user's live process has none
+    // either; kill(pid, 0) still tells (EPERM = it exists): that is "unknown", not dead (R2.6).
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return { kind: 'dead', reason: `PID ${pid} is not running` };
+    }
+    return { kind: 'unknown', reason: `PID ${pid} exists but /proc/${pid} is hidden (hidepid?); cannot verify it` };
+  }
   if (stat.state === 'Z' || stat.state === 'X') return { kind: 'dead', reason: `PID ${pid} is a zombie` };
   if (expected === undefined || expected.pid !== pid) {
     return { kind: 'foreign', reason: `PID ${pid} (${stat.comm}) has no forkover record` };
