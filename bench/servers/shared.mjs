@@ -4,6 +4,7 @@
 // exits when its stdin (a pipe from the first) closes. Prints "listening <port> <pids>"
 // once every process accepts. Flags: --host H, --port N, --procs N (default 2).
 import http from 'node:http';
+import hello from '../lib/handler.cjs';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -11,7 +12,7 @@ const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
   return i > 0 ? process.argv[i + 1] : dflt;
 };
-const server = http.createServer((req, res) => res.end(`hello from ${process.pid}\n`));
+const server = http.createServer(hello);
 
 if (process.argv.includes('--child')) {
   process.stdin.on('data', () => {}).on('end', () => process.exit(0));
