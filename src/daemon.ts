@@ -303,7 +303,7 @@ export class Daemon {
 
   private currentHealthCheck(): HealthCheck {
     if (this.appHealthCheck) return this.appHealthCheck;
-    const target = targetFor(this.used[0]?.server.address() ?? null);
+    const target = targetFor(this.used[0]?.server);
     if (target === undefined) return () => Promise.reject(new Error('no listener to check'));
     return requestCheck(target);
   }

@@ -9,6 +9,7 @@
  * Must not: know about generations or handoffs (daemon.ts starts and stops the pinger).
  */
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 
 /** Private copy of the interval for the next generation: WATCHDOG_* are stripped from children (R1.6). */
 export const WATCHDOG_ENV = 'FORKOVER_WATCHDOG_USEC';
@@ -40,41 +41,52 @@ export function watchdogFromEnv(env: NodeJS.ProcessEnv, pid: number = process.pi
 /** A self-check: resolves when the daemon is healthy, rejects (or never settles) when not. */
 export type HealthCheck = (signal: AbortSignal) => Promise<void> | void;
 
-/** Where the default check sends its request. */
-export type CheckTarget = { host: string; port: number } | { path: string };
+/** Where the default check sends its request; `tls` for an https/http2 (tls.Server) listener. */
+export type CheckTarget = ({ host: string; port: number } | { path: string }) & { tls?: boolean };
 
 /**
  * The default self-check: one `HEAD /` over a fresh connection to our own listener;
- * any bytes back within the deadline count as an answer. A TCP connect alone would not
- * do: the kernel completes handshakes for a process whose event loop is stuck.
+ * any bytes back within the deadline count as an answer (any status: the server is
+ * answering). A TCP connect alone would not do: the kernel completes TCP handshakes for
+ * a process whose event loop is stuck. For a TLS listener a completed TLS handshake is
+ * the answer: Node runs it on the event loop, and a plain-text request would just be
+ * dropped by the server (the certificate is not checked: we are talking to ourselves
+ * over loopback, to learn whether we answer, not who we are). A server that does not
+ * answer an HTTP request (its own protocol, where the client must speak in its terms)
+ * should register its own check with `daemon.onHealthCheck()`.
  */
 export function requestCheck(target: CheckTarget): HealthCheck {
   return (signal) =>
     new Promise<void>((resolve, reject) => {
-      const socket = 'path' in target ? net.connect(target.path) : net.connect(target.port, target.host);
-      const fail = (why: string) => {
-        socket.destroy();
-        reject(new Error(why));
-      };
-      const onAbort = () => fail('no answer in time');
-      signal.addEventListener('abort', onAbort, { once: true });
-      socket.once('connect', () => socket.write('HEAD / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: forkover-watchdog\r\nConnection: close\r\n\r\n'));
-      socket.once('data', () => {
+      const where = 'path' in target ? { path: target.path } : { host: target.host, port: target.port };
+      const socket = target.tls ? tls.connect({ ...where, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }) : net.connect(where);
+      let settled = false;
+      const done = (err?: Error) => {
+        if (settled) return;
+        settled = true;
         signal.removeEventListener('abort', onAbort);
         socket.destroy();
-        resolve();
-      });
-      socket.once('error', (err) => fail(err.message));
-      socket.once('close', () => fail('closed without an answer'));
+        if (err) reject(err);
+        else resolve();
+      };
+      const onAbort = () => done(new Error('no answer in time'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (target.tls) socket.once('secureConnect', () => done());
+      else socket.once('connect', () => socket.write('HEAD / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: forkover-watchdog\r\nConnection: close\r\n\r\n'));
+      socket.once('data', () => done());
+      socket.once('error', (err) => done(err));
+      socket.once('close', () => done(new Error('closed without an answer')));
     });
 }
 
-/** The address to reach a server bound to `addr` from this host. */
-export function targetFor(addr: net.AddressInfo | string | null): CheckTarget | undefined {
+/** How to reach a listening server from this host (wildcard addresses via loopback). */
+export function targetFor(server: net.Server | undefined): CheckTarget | undefined {
+  const addr = server?.address() ?? null;
   if (addr === null) return undefined;
-  if (typeof addr === 'string') return { path: addr.startsWith('@') ? `\0${addr.slice(1)}` : addr };
+  const secure = server instanceof tls.Server ? { tls: true } : {};
+  if (typeof addr === 'string') return { path: addr.startsWith('@') ? `\0${addr.slice(1)}` : addr, ...secure };
   const host = addr.address === '::' ? '::1' : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address;
-  return { host, port: addr.port };
+  return { host, port: addr.port, ...secure };
 }
 
 /**

@@ -1,8 +1,11 @@
 // The watchdog's enablement rule and its ping loop (contracts R4.6).
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
+import type * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WATCHDOG_ENV, Watchdog, requestCheck, targetFor, watchdogFromEnv } from '../../src/systemd/watchdog.js';
-import { waitUntil } from '../helpers/util.js';
+import { cleanup, run, tmpdir, waitUntil } from '../helpers/util.js';
 
 describe('watchdogFromEnv (sd_watchdog_enabled)', () => {
   test('enabled iff WATCHDOG_USEC is set and WATCHDOG_PID is unset or ours; all removed', () => {
@@ -22,12 +25,34 @@ describe('watchdogFromEnv (sd_watchdog_enabled)', () => {
 });
 
 describe('targetFor', () => {
+  const fake = (addr: AddressInfo | string | null) => ({ address: () => addr }) as unknown as net.Server;
   test('wildcard addresses are reached over loopback', () => {
-    expect(targetFor({ address: '0.0.0.0', port: 80, family: 'IPv4' })).toEqual({ host: '127.0.0.1', port: 80 });
-    expect(targetFor({ address: '::', port: 80, family: 'IPv6' })).toEqual({ host: '::1', port: 80 });
-    expect(targetFor('/run/app.sock')).toEqual({ path: '/run/app.sock' });
-    expect(targetFor(null)).toBeUndefined();
+    expect(targetFor(fake({ address: '0.0.0.0', port: 80, family: 'IPv4' }))).toEqual({ host: '127.0.0.1', port: 80 });
+    expect(targetFor(fake({ address: '::', port: 80, family: 'IPv6' }))).toEqual({ host: '::1', port: 80 });
+    expect(targetFor(fake('/run/app.sock'))).toEqual({ path: '/run/app.sock' });
+    expect(targetFor(fake(null))).toBeUndefined();
+    expect(targetFor(undefined)).toBeUndefined();
   });
+});
+
+test('a TLS listener (https) passes the default check by completing a handshake', async () => {
+  // A plain-text HEAD to an https server gets no byte back: without this the watchdog
+  // would restart every https service.
+  const dir = tmpdir('fo-wd-tls-');
+  const r = await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${dir}/k.pem`, '-out', `${dir}/c.pem`, '-days', '1', '-subj', '/CN=localhost']);
+  expect(r.code).toBe(0);
+  const server = https.createServer({ key: fs.readFileSync(`${dir}/k.pem`), cert: fs.readFileSync(`${dir}/c.pem`) }, (_q, res) => res.end('ok'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const target = targetFor(server)!;
+    expect(target).toEqual({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, tls: true });
+    await expect(Promise.resolve(requestCheck(target)(AbortSignal.timeout(5_000)))).resolves.toBeUndefined();
+    await expect(Promise.resolve(requestCheck({ ...target, tls: false })(AbortSignal.timeout(2_000)))).rejects.toThrow(/closed without an answer|no answer/);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await cleanup();
+  }
 });
 
 describe('Watchdog', () => {
