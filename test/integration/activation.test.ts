@@ -45,6 +45,7 @@ test('foreground: the activated socket is adopted at fd 3 and survives a handoff
   // Its own --port 0 was not bound: the one socket went to the one server (planAdoption).
   expect(app.output()).toContain(`listening on 127.0.0.1:${port}`);
   expect((await get(port)).body).toBe(`hello from ${pid1}\n`);
+  expect((await get(port, '/env')).body).toBe('[]\n'); // LISTEN_* removed once read (R5.1)
   const socket = fd3(pid1);
   expect(socket).toMatch(/^socket:\[\d+\]$/);
 

@@ -59,6 +59,8 @@ describe.each([
     const ready = await rx.waitFor((d) => d.pid === pid1 && has(d, 'READY=1'), 'READY=1 from the first generation');
     expect(value(ready, 'STATUS')).toMatch(/^serving on 127\.0\.0\.1:\d+ \(generation 1\)$/);
     await rx.waitFor((d) => d.pid === pid1 && has(d, 'WATCHDOG=1'), 'a ping from the first generation');
+    // Read and removed: the app's own children never see them (R1.6).
+    expect((await get(port, '/env')).body).toBe('[]\n');
 
     const before = process.hrtime.bigint() / 1000n;
     process.kill(pid1, 'SIGUSR2');
@@ -87,6 +89,7 @@ describe.each([
     await waitUntil(() => !alive(pid1), 10_000, 'the old generation to exit');
     expect(rx.all().filter((d) => d.pid === pid1 && d.ms > handover.ms)).toEqual([]);
     expect((await get(port)).body).toBe(`hello from ${pid2}\n`);
+    expect((await get(port, '/env')).body).toBe('[]\n');
 
     // A wedged event loop: no ping while it lasts, pings again after (R4.6).
     const blocked = await get(port, '/block?ms=2500');
