@@ -27,6 +27,7 @@ import { startLoad } from './lib/client.mjs';
 import {
   ROOT,
   alive,
+  cpuMicros,
   fdCount,
   freshLoopback,
   httpGet,
@@ -66,7 +67,7 @@ async function throughput(pm2) {
   const out = {};
   for (const newConnection of [true, false]) {
     const mode = newConnection ? 'new' : 'keepalive';
-    out[mode] = Object.fromEntries(servers.map((s) => [s.id, { label: s.label, rps: [], wrkErrors: [], failures: null }]));
+    out[mode] = Object.fromEntries(servers.map((s) => [s.id, { label: s.label, rps: [], cpuUsPerRequest: [], wrkErrors: [], failures: null }]));
     for (let round = 0; round < cfg.rounds; round++) {
       for (const s of servers) {
         if (round === 0) {
@@ -84,8 +85,11 @@ async function throughput(pm2) {
         const host = freshLoopback();
         const srv = await s.start(host);
         try {
+          const cpu0 = cpuMicros(srv.cpuPids ?? srv.pids);
           const w = await wrk(host, srv.port, { seconds: cfg.seconds, newConnection });
+          const cpu = cpuMicros(srv.cpuPids ?? srv.pids) - cpu0;
           out[mode][s.id].rps.push(w.rps);
+          out[mode][s.id].cpuUsPerRequest.push(cpu / (w.rps * cfg.seconds));
           out[mode][s.id].wrkErrors.push({ ...w.errors, non2xx: w.non2xx });
           say(`  ${mode} round ${round + 1} ${s.label} on ${host}: ${w.rps.toFixed(0)} req/s`);
         } finally {
@@ -93,7 +97,10 @@ async function throughput(pm2) {
         }
       }
     }
-    for (const s of servers) out[mode][s.id].median = median(out[mode][s.id].rps);
+    for (const s of servers) {
+      out[mode][s.id].median = median(out[mode][s.id].rps);
+      out[mode][s.id].cpuMedian = median(out[mode][s.id].cpuUsPerRequest);
+    }
   }
   return out;
 }
@@ -242,15 +249,15 @@ function report(m, tp, ho, la, rss, leak) {
     '|---|---:|---:|---:|---|---|',
     ...rows.map((x) => `| ${x.measure} | ${x.value} | ${x.baseline} | ${x.ratioText ?? `${x.ratio.toFixed(2)}×`} | ${x.target} | ${x.pass ? 'PASS' : 'FAIL'} |`),
     '',
-    'Throughput, every server (median req/s; failures from the Node client run):',
+    'Throughput, every server: median req/s; the servers\' CPU time per request (all their processes, PM2\'s master included), which other work on the machine hardly moves; failures from the Node client run:',
     '',
-    '| server | new connection per request | keep-alive | failed (new / keep-alive) |',
-    '|---|---:|---:|---|',
+    '| server | new connection per request | keep-alive | CPU µs/request (new / keep-alive) | failed (new / keep-alive) |',
+    '|---|---:|---:|---:|---|',
     ...Object.keys(tp.new).map((id) => {
       const a = tp.new[id];
       const b = tp.keepalive[id];
       const f = (s) => `${s.failures.failed} of ${s.failures.requests}${s.failures.failed ? ` (${Object.entries(s.failures.byKind).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`;
-      return `| ${a.label} | ${(a.median / 1000).toFixed(1)}k | ${(b.median / 1000).toFixed(1)}k | ${f(a)} / ${f(b)} |`;
+      return `| ${a.label} | ${(a.median / 1000).toFixed(1)}k | ${(b.median / 1000).toFixed(1)}k | ${a.cpuMedian.toFixed(0)} / ${b.cpuMedian.toFixed(0)} | ${f(a)} / ${f(b)} |`;
     }),
     '',
     'Handoffs under load:',

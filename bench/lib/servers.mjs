@@ -256,11 +256,14 @@ export function pm2Home() {
         else await delay(20);
       }
       [...seen].forEach(track);
+      const god = readPidfile(path.join(home, 'pm2.pid'));
       return {
         kind: 'pm2',
         host,
         port,
         pids: [...seen],
+        // PM2's master (its God daemon) accepts every connection and passes it on.
+        cpuPids: [...seen, ...(god ? [god] : [])],
         stop: async () => {
           const d = await pm2(['delete', name]);
           if (d.code !== 0) throw new Error(`pm2 delete exited ${d.code}: ${d.stderr}`);
@@ -338,6 +341,33 @@ export function alive(pid) {
 export function rssKiB(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
+}
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU time (user + system) the processes have used so far, in microseconds, from
+ * /proc/PID/stat. A process that is gone counts 0, so take it before stopping them.
+ * Unlike throughput, CPU time per request hardly moves when other work shares the cores.
+ */
+export function cpuMicros(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(rest[11]) + Number(rest[12]);
+    } catch {
+      // gone
+    }
+  }
+  return (ticks * 1e6) / CLK_TCK;
 }
 
 export function fdCount(pid) {
