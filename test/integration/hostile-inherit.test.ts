@@ -14,7 +14,10 @@ import { cleanup, fixture, get, procStat, start, tmpdir, track, waitForOutput } 
 const APP = fixture('app.mjs');
 const open: (net.Server | net.Socket)[] = [];
 afterEach(async () => {
-  for (const s of open.splice(0)) s.destroy?.() ?? (s as net.Server).close();
+  for (const s of open.splice(0)) {
+    if (s instanceof net.Socket) s.destroy();
+    else s.close();
+  }
   await cleanup();
 });
 
@@ -46,10 +49,12 @@ interface Outcome {
  * Start the fixture as a handoff's child: `fds` at 3…, the readiness channel (a pipe we
  * read) at `readyFd`, which defaults to right after them. Resolves once it exited or said READY.
  */
-async function child(names: string, fds: StdioOptions, env: Record<string, string> = {}, readyFd?: number): Promise<Outcome & { pid: number; kill: () => void }> {
+type Slot = 'ignore' | 'pipe' | number;
+
+async function child(names: string, fds: Slot[], env: Record<string, string> = {}, readyFd?: number): Promise<Outcome & { pid: number; kill: () => void }> {
   const dir = tmpdir();
-  const ready = readyFd ?? 3 + (fds as unknown[]).length;
-  const stdio: StdioOptions = ['ignore', 'pipe', 'pipe', ...(fds as unknown[] as StdioOptions & unknown[])];
+  const ready = readyFd ?? 3 + fds.length;
+  const stdio: Slot[] = ['ignore', 'pipe', 'pipe', ...fds];
   while (stdio.length < ready) stdio.push('ignore');
   stdio[ready] = 'pipe';
   const me = procStat(process.pid)!;
