@@ -81,6 +81,11 @@ function header(spec: InitScriptSpec, file: string, what: string): string[] {
 const commonService = (spec: InitScriptSpec): string[] => [
   '# A handoff may be refused or roll back; the unit then stays active on the old PID.',
   `ExecReload=${execLine([spec.forkoverBin, 'reload', '-p', spec.pidfile])}`,
+  '# Stop through forkover: SIGTERM to every generation (one replaced by a handoff may',
+  '# still be draining), then wait until all have exited (SIGKILL after 40 s). Without',
+  '# it, systemd (252) would not wait for a main PID it took over from a handoff (it logs',
+  '# "Supervising process … which is not our child") and would SIGKILL it at once.',
+  `ExecStop=${execLine([spec.forkoverBin, 'stop', '-p', spec.pidfile])}`,
   '# Restart after a crash, a kill -9 or a watchdog timeout; not after a clean stop.',
   'Restart=on-failure',
   '# SIGTERM reaches every process of the cgroup (KillMode=control-group, the default), so',

@@ -328,43 +328,48 @@ describe('socket activation under Type=forking (R5.3)', () => {
   });
 });
 
-// KNOWN BUG (reported, not fixed here: the fix belongs in src/handoff.ts):
-// `systemctl stop` after a handoff SIGKILLs the service instead of letting it drain.
-// The successor is the old generation's child, and while the old one still drains
-// (always, for a busy server) systemd 252 adopts the successor as MainPID (MAINPID= from
-// the old generation, or PIDFile= re-read when ExecReload ends) as a PID that is "not our
-// child" ("Supervising process … which is not our child. We'll most likely not notice
-// when it exits"). Such a main PID is never waited for on stop: once the old generation
-// has exited, the cgroup holds nothing else to wait for, so systemd goes straight from
-// running to stop-sigkill (Result=signal, unit failed, no drain). A successor spawned
-// through an intermediate that exits at once (as the launcher does) would be reparented
-// to systemd before it is named. These tests pin today's behaviour exactly (everything
-// before the stop must work, and the stop must fail in precisely this way), so they fail
-// as soon as the bug is fixed: then assert { state: 'inactive', result: 'success' }.
+// systemctl stop after a handoff under load must drain, not kill. The successor is the
+// old generation's child, and while the old one still drains (always, for a busy server)
+// systemd 252 takes it over as MainPID (MAINPID= from the old generation, or PIDFile=
+// re-read when ExecReload ends) as a PID that is "not our child" ("Supervising process …
+// which is not our child. We'll most likely not notice when it exits"). Such a main PID
+// is not waited for on stop: with the old generation gone the cgroup holds nothing else
+// to wait for, and systemd went straight from running to stop-sigkill (Result=signal, no
+// drain) until the units got ExecStop=forkover stop, which signals and waits itself.
 async function stopAfterBusyHandoff(name: string, render: (spec: InitScriptSpec) => RenderedFile[], kind: InitScriptSpec['kind']) {
   const u = await makeUnit(name, render, { kind });
   await c.systemctl(['start', u.service]);
+  const sockets = (pid: number) =>
+    fs.readdirSync(c.hostPath(`/proc/${pid}/fd`)).filter((fd) => fs.readlinkSync(c.hostPath(`/proc/${pid}/fd/${fd}`)).startsWith('socket:')).length;
+  /** A /slow request that `pid` has accepted. */
+  const slowTo = async (pid: number, ms: number) => {
+    const idle = sockets(pid);
+    const reply = get(u.port, `/slow?ms=${ms}`);
+    await pollUntil(async () => sockets(pid) > idle, 5_000, () => `PID ${pid} to accept the slow request`);
+    return reply;
+  };
   const before = await settled(u);
   // A request in flight keeps the old generation draining past the end of the reload.
-  const sockets = () => fs.readdirSync(c.hostPath(`/proc/${before}/fd`)).filter((fd) => fs.readlinkSync(c.hostPath(`/proc/${before}/fd/${fd}`)).startsWith('socket:')).length;
-  const idle = sockets();
-  const slow = get(u.port, '/slow?ms=2500');
-  await pollUntil(async () => sockets() > idle, 5_000, () => `the old generation ${before} to accept the slow request`);
+  const slow1 = await slowTo(before, 2_000);
   await c.systemctl(['reload', u.service]);
-  await settled(u, before);
-  expect((await slow).body).toBe(`slow ${before}\n`);
+  const after = await settled(u, before);
+  if (kind === 'systemd-notify') expect(await c.journal(u.service, 60)).toMatch(/Supervising process \d+ which is not our child/);
+  expect((await slow1).body).toBe(`slow ${before}\n`);
   await pollUntil(async () => !fs.existsSync(c.hostPath(`/proc/${before}`)), 10_000, () => `old generation ${before} to exit`);
-  const journal = await c.journal(u.service, 60);
-  expect(journal).toMatch(/Supervising process \d+ which is not our child/);
+  // Stop while the adopted successor is busy: its request must finish (drain), and the
+  // unit must end cleanly.
+  const slow2 = await slowTo(after, 1_500);
   await c.systemctl(['stop', u.service], true);
   const s = await c.show(u.service);
+  const journal = s.Result === 'success' ? '' : await c.journal(u.service, 30);
   await c.systemctl(['reset-failed', u.service], true);
-  expect({ state: s.ActiveState, result: s.Result }).toEqual({ state: 'failed', result: 'signal' }); // the bug
-  expect(await c.journal(u.service, 30)).toMatch(/Changed running -> stop-sigkill|Killing process \d+ \(\S+\) with signal SIGKILL/);
+  expect({ state: s.ActiveState, result: s.Result, journal }).toEqual({ state: 'inactive', result: 'success', journal: '' });
+  expect((await slow2).body).toBe(`slow ${after}\n`);
+  expect(fs.existsSync(c.hostPath(u.pidfile))).toBe(false);
 }
 
-test('KNOWN BUG, pinned: Type=forking, systemctl stop after a handoff under load SIGKILLs instead of draining', () =>
+test('Type=forking: systemctl stop after a handoff under load drains and stops cleanly (R3.6)', () =>
   stopAfterBusyHandoff('foafter1', renderSystemd, 'systemd'));
 
-test('KNOWN BUG, pinned: Type=notify, systemctl stop after a handoff under load SIGKILLs instead of draining', () =>
+test('Type=notify: systemctl stop after a handoff under load drains and stops cleanly (R3.6, R4.5)', () =>
   stopAfterBusyHandoff('foafter2', renderSystemdNotify, 'systemd-notify'));

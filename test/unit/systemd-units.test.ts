@@ -35,12 +35,14 @@ test('Type=forking: PIDFile, --daemon -p --name, synchronous reload, restart, ru
   expect(line(c, 'PIDFile')).toEqual(['PIDFile=/run/web/web.pid']);
   expect(line(c, 'ExecStart')).toEqual(['ExecStart=/usr/bin/node /srv/app/server.js --port 8080 --daemon -p /run/web/web.pid --name web -l /var/log/web.log']);
   expect(line(c, 'ExecReload')).toEqual(['ExecReload=/usr/local/bin/forkover reload -p /run/web/web.pid']);
+  // systemd would SIGKILL a main PID taken over from a handoff; forkover stop waits (systemd.test.ts).
+  expect(line(c, 'ExecStop')).toEqual(['ExecStop=/usr/local/bin/forkover stop -p /run/web/web.pid']);
   expect(line(c, 'Restart')).toEqual(['Restart=on-failure']);
   expect(line(c, 'RuntimeDirectory')).toEqual(['RuntimeDirectory=web']);
   expect(line(c, 'User')).toEqual([]);
   // Every directive is explained: the line before each one is a comment.
   const lines = c.split('\n');
-  for (const key of ['Type', 'PIDFile', 'ExecStart', 'ExecReload', 'Restart', 'RuntimeDirectory']) {
+  for (const key of ['Type', 'PIDFile', 'ExecStart', 'ExecReload', 'ExecStop', 'Restart', 'RuntimeDirectory']) {
     expect(lines[lines.findIndex((l) => l.startsWith(`${key}=`)) - 1]).toMatch(/^#/);
   }
 });
@@ -54,6 +56,7 @@ test('Type=notify: foreground, NotifyAccess=main, WatchdogSec, User= with its re
   expect(line(c, 'NotifyAccess')).toEqual(['NotifyAccess=main']);
   expect(line(c, 'WatchdogSec')).toEqual(['WatchdogSec=10']);
   expect(line(c, 'PIDFile')).toEqual([]);
+  expect(line(c, 'ExecStop')).toEqual(['ExecStop=/usr/local/bin/forkover stop -p /run/web/web.pid']);
   expect(line(c, 'User')).toEqual(['User=www-data']);
   expect(line(c, 'Group')).toEqual(['Group=www-data']);
   expect(c).toMatch(/# .*initgroups/);
