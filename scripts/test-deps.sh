@@ -6,7 +6,8 @@
 #   systemd-nspawn     boots the real systemd the systemd unit tests drive (systemd-container)
 #   nsenter            runs systemctl inside that container (util-linux)
 #   systemd-notify     the fallback sd_notify transport, tested as such (systemd)
-#   g++, make, python3 build forkover's native sd_notify addon at npm install (node-gyp)
+#   g++, make, python3 build forkover's native sd_notify addon at npm install (node-gyp);
+#                      /usr/bin/python3 also runs test/fixtures/notify-receiver.py
 #   start-stop-daemon  drives the generated LSB init script (dpkg; essential, listed for clarity)
 #   openrc-run         runs the generated OpenRC script (openrc; adds insserv, librc1, libeinfo1, removes nothing)
 #   logrotate          rotates a log through a handoff with the generated snippet
@@ -21,7 +22,7 @@ needs=(
   systemd-notify:systemd
   g++:g++
   make:make
-  python3:python3
+  /usr/bin/python3:python3
   /usr/sbin/start-stop-daemon:dpkg
   /sbin/openrc-run:openrc
   /usr/sbin/logrotate:logrotate
