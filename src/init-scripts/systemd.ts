@@ -12,8 +12,12 @@ import type { InitScriptSpec, RenderedFile } from './types.js';
 
 /** `WatchdogSec=` of the notify unit unless the caller gives another. */
 export const DEFAULT_WATCHDOG_SEC = 30;
-/** `TimeoutStopSec=`: forkover's default --drain-timeout (30 s) plus a margin (R3.6). */
-export const DEFAULT_TIMEOUT_STOP_SEC = 45;
+/**
+ * `TimeoutStopSec=` (R3.6): above `forkover stop`'s own bound (DEFAULT_STOP_TIMEOUT_S,
+ * 40 s = the 30 s default --drain-timeout + 10, then SIGKILL and up to 5 s more), so
+ * ExecStop= finishes its job before systemd steps in.
+ */
+export const DEFAULT_TIMEOUT_STOP_SEC = 50;
 
 /**
  * Quote one argument for an Exec*= line (systemd.service(5) "Command lines"): `%` is a
