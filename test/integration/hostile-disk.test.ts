@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { main } from '../../src/cli.js';
-import { cleanup, fixture, get, node, processesTitled, readPid, tmpdir, track, waitUntil } from '../helpers/util.js';
+import { cleanup, fixture, get, node, processesTitled, readPid, run, tmpdir, track, waitUntil } from '../helpers/util.js';
 
 const APP = fixture('app.mjs');
 const mounts: string[] = [];
@@ -129,5 +129,27 @@ describe('read-only directories', () => {
     expect(r.stderr).toMatch(new RegExp(`cannot open log file ${logs}/app\\.log: EROFS.*; create its directory or fix its permissions`));
     expect(processesTitled(name)).toEqual([]);
     expect(fs.existsSync(path.join(dir, 'app.pid'))).toBe(false);
+  });
+
+  test('as an unprivileged user, a directory of root with mode 0755: the launcher refuses it (pidfile) or fails to open the log, nothing running', async () => {
+    const dir = tmpdir();
+    fs.chmodSync(dir, 0o755);
+    const mine = path.join(dir, 'mine');
+    const roots = path.join(dir, 'roots');
+    fs.mkdirSync(mine);
+    fs.mkdirSync(roots, { mode: 0o755 });
+    fs.chownSync(mine, 65534, 65534);
+    const asNobody = (args: string[]) =>
+      run('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, APP, '--port', '0', '--host', '127.0.0.1', '--daemon', ...args], { cwd: mine });
+    const name = title();
+    const a = await asNobody(['-p', `${roots}/app.pid`, '-l', `${mine}/app.log`, '--name', name]);
+    expect(a.code).toBe(1);
+    expect(a.stderr).toContain(`pidfile directory ${roots} is not writable (EACCES)`);
+    const b = await asNobody(['-p', `${mine}/app.pid`, '-l', `${roots}/app.log`, '--name', name]);
+    expect(b.code).toBe(1);
+    expect(b.stderr).toMatch(new RegExp(`cannot open log file ${roots}/app\\.log: EACCES`));
+    expect(processesTitled(name)).toEqual([]);
+    expect(fs.readdirSync(roots)).toEqual([]);
+    expect(fs.existsSync(`${mine}/app.pid`)).toBe(false);
   });
 });
