@@ -180,7 +180,14 @@ async function manyHandoffs(n) {
       const deadlineOld = Date.now() + 15_000;
       while (alive(old) && Date.now() < deadlineOld) await delay(5);
       for (let k = 0; k < 20; k++) await httpGet(host, d.port);
-      samples.push({ handoff: i, pid: leader, fds: fdCount(leader), rssKiB: rssKiB(leader), processes: countTitled(title) });
+      // The fewest fds over 10 reads 30 ms apart: a connection still closing after the
+      // last request is not a leak.
+      let fds = Infinity;
+      for (let k = 0; k < 10; k++) {
+        fds = Math.min(fds, fdCount(leader));
+        await delay(30);
+      }
+      samples.push({ handoff: i, pid: leader, fds, rssKiB: rssKiB(leader), processes: countTitled(title) });
       say(`  after ${i} handoffs: PID ${leader}, ${samples.at(-1).fds} fds, RSS ${(samples.at(-1).rssKiB / 1024).toFixed(1)} MiB, ${samples.at(-1).processes} process(es) titled ${title}`);
     }
   }
@@ -219,12 +226,12 @@ function report(m, tp, ho, la, rss, leak) {
   ]) {
     const t = tp[mode];
     const q = r(t.fo1.median, t.plain.median);
-    row(`throughput, 1 worker, ${name}`, fmt(t.fo1.median), `plain ${fmt(t.plain.median)}`, q, '≥ 0.97×', q >= 0.97);
+    row(`throughput, 1 worker vs plain, ${name}`, fmt(t.fo1.median), `plain ${fmt(t.plain.median)}`, q, '≥ 0.97×', q >= 0.97);
     const s = r(t.fo2.median, t.shared2.median);
-    row(`throughput, 2 workers, ${name}`, fmt(t.fo2.median), `bare shared fd ${fmt(t.shared2.median)}`, s, '≥ 0.95×', s >= 0.95);
+    row(`throughput, 2 workers vs bare, ${name}`, fmt(t.fo2.median), `bare shared fd ${fmt(t.shared2.median)}`, s, '≥ 0.95×', s >= 0.95);
     const p = r(t.fo2.median, t.pm2.median);
     const want = mode === 'new' ? 1.8 : 1.15;
-    row(`throughput, 2 workers, ${name}`, fmt(t.fo2.median), `PM2 cluster ×2 ${fmt(t.pm2.median)}`, p, `≥ ${want}×`, p >= want);
+    row(`throughput, 2 workers vs PM2, ${name}`, fmt(t.fo2.median), `PM2 cluster ×2 ${fmt(t.pm2.median)}`, p, `≥ ${want}×`, p >= want);
   }
   for (const h of ho) {
     row(`handoff p50 under load, ${h.mode} (max ${h.handoffMs.max.toFixed(0)} ms)`, `${h.handoffMs.p50.toFixed(0)} ms`, `bare start-to-listen ${h.bareStartMs.p50.toFixed(0)} ms`, h.ratio, '≤ 1.3×', h.ratio <= 1.3);
