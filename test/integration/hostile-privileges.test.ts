@@ -2,7 +2,9 @@
 // on 127.0.0.1, then serve as the real user `nobody`; handoffs keep working as nobody
 // because the new generation inherits the socket, and it can rewrite the pidfile and
 // reopen the log because the launcher gave them to nobody.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { main } from '../../src/cli.js';
 import { cleanup, fixture, get, node, processesTitled, readPid, run, tmpdir, track, waitUntil } from '../helpers/util.js';
@@ -32,7 +34,22 @@ test('precondition: the tests run as root (the only way to test a privilege drop
   expect(process.getuid!()).toBe(0);
 });
 
+/** Can we bind 127.0.0.1:80 right now? (Another test on this shared machine may hold it briefly.) */
+function port80Free(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(80, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
 test('port 80 bound as root, served as nobody; a reload hands over as nobody; stop removes the pidfile', async () => {
+  // Fails loudly, naming the holder, if port 80 stays taken: this test must not skip.
+  let free = false;
+  const until = Date.now() + 20_000;
+  // Polled, like waitUntil (the check is asynchronous): there is no event for "port freed".
+  while (!(free = await port80Free()) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  if (!free) throw new Error(`127.0.0.1:80 stayed in use for 20 s: ${execFileSync('ss', ['-ltnp', 'sport = :80'], { encoding: 'utf8' })}`);
   const dir = tmpdir();
   fs.chmodSync(dir, 0o755); // like /run: nobody may pass through
   const pidfile = path.join(dir, 'run', 'app.pid');
