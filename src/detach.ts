@@ -17,6 +17,10 @@
  * daemon, removes the pidfile if it names it, prints the cause and the log's new lines,
  * and exits 1.
  *
+ * Before anything starts it refuses unsafe or unwritable pidfile and log directories and
+ * log symlinks others planted (R2.8, R10.1); with `--user` it gives the pidfile directory
+ * and the log to that user, whom the daemon becomes after binding (privileges.ts, R10.4).
+ *
  * Must not: know about sockets beyond passing fds along.
  */
 import * as fs from 'node:fs';
