@@ -71,6 +71,7 @@ test('port 80 bound as root, served as nobody; a reload hands over as nobody; st
   expect(c.uid).toEqual([NOBODY, NOBODY, NOBODY, NOBODY]);
   expect(c.gid).toEqual([1, 1, 1, 1]); // daemon
   expect(c.groups).not.toContain(0);
+  expect(c.groups).toContain(1); // initgroups(user, gid) sets the groups; setgroups(0) alone would leave none (R9.4)
   expect((await get(80)).body).toBe(`hello from ${pid}\n`);
   // The launcher gave the pidfile directory and the log to nobody; the first generation gave it the pidfile and sidecar.
   for (const f of [path.dirname(pidfile), logfile, pidfile, `${pidfile}.meta`]) expect(`${f} ${fs.statSync(f).uid}`).toBe(`${f} ${NOBODY}`);
