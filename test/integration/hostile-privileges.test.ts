@@ -98,6 +98,28 @@ test('port 80 bound as root, served as nobody; a reload hands over as nobody; st
   await expect(get(80, '/', false, 2_000)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
 });
 
+test('--workers 2 --user nobody: every worker drops too, across a reload; stop leaves nothing', async () => {
+  const dir = tmpdir();
+  fs.chmodSync(dir, 0o755);
+  fs.mkdirSync(path.join(dir, 'run'));
+  const pidfile = path.join(dir, 'run', 'app.pid');
+  const name = title();
+  const l = await node(APP, ['--port', '0', '--host', '127.0.0.1', '--daemon', '-p', pidfile, '-l', path.join(dir, 'app.log'), '--name', name, '--user', 'nobody', '--workers', '2'], { cwd: dir });
+  track(readPid(pidfile));
+  expect(l.code).toBe(0);
+  const all = () => processesTitled(name);
+  all().forEach(track);
+  expect(all()).toHaveLength(2);
+  for (const p of all()) expect(`${p} ${creds(p).uid.join(' ')}`).toBe(`${p} 65534 65534 65534 65534`);
+  expect((await ctl(['reload', '-p', pidfile, '--timeout', '20'])).code).toBe(0);
+  await waitUntil(() => all().length === 2, 10_000, 'the old generation to go');
+  all().forEach(track);
+  for (const p of all()) expect(`${p} ${creds(p).uid.join(' ')}`).toBe(`${p} 65534 65534 65534 65534`);
+  expect((await ctl(['stop', '-p', pidfile, '--timeout', '10'])).code).toBe(0);
+  await waitUntil(() => all().length === 0, 5_000, 'every worker to exit');
+  expect(fs.existsSync(pidfile)).toBe(false);
+});
+
 describe('bad --user/--group: a clear error, exit 2, nothing started', () => {
   test.each([
     [['--user', 'no-such-user-x'], /--user no-such-user-x: no such user on this system/],
