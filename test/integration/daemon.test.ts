@@ -206,9 +206,13 @@ describe('single instance and stale pidfiles (R2.5, R2.6)', () => {
 
   test('a zombie counts as dead, even with a matching record', async () => {
     const dir = tmpdir();
-    // sh starts `true` in the background and execs into sleep, which never reaps it.
-    const holder = start('sh', ['-c', 'true & echo $!; exec sleep 60']);
+    // sh starts `cat` in the background and execs into sleep, which never reaps. cat
+    // exits when we close our end of fd 3, and only once the exec has happened: before
+    // it, dash itself might reap the child.
+    const holder = start('sh', ['-c', 'cat <&3 >/dev/null & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
     const zombie = Number((await waitForOutput(holder, /^(\d+)\n/))[1]);
+    await waitUntil(() => procStat(holder.pid!)?.comm === 'sleep', 5_000, 'sh to exec sleep');
+    (holder.stdio[3] as import('node:net').Socket).destroy();
     await waitUntil(() => procStat(zombie)?.state === 'Z', 5_000, 'the zombie');
     const pidfile = path.join(dir, 'app.pid');
     const st = procStat(zombie)!;
