@@ -202,6 +202,11 @@ function reasonOf(v: Verdict): string {
   return v.kind === 'ours' ? `PID ${v.stat.pid} is running` : v.reason;
 }
 
+/** Why a command cannot act on an invalid or unverifiable pidfile. */
+function whyUnknown(f: Found & { kind: 'invalid' | 'unknown' }): string {
+  return f.kind === 'invalid' ? f.message : `cannot tell who PID ${f.pid} is: ${reasonOf(f.verdict)}`;
+}
+
 function warnStale(f: Found & { kind: 'stale' }, action: string, io: Io): void {
   io.err(`warning: ${action}: pidfile names PID ${f.pid}, which is not this daemon (${reasonOf(f.verdict)}); not signalling it`);
 }
@@ -213,7 +218,7 @@ async function stop(pidfile: string, timeoutS: number, io: Io): Promise<number> 
     return EXIT.OK;
   }
   if (f.kind === 'invalid' || f.kind === 'unknown') {
-    io.err(`cannot stop: ${f.kind === 'invalid' ? f.message : `cannot tell who PID ${f.pid} is`}`);
+    io.err(`cannot stop: ${whyUnknown(f)}`);
     return EXIT.FAILURE;
   }
   if (f.kind === 'stale') {
@@ -254,7 +259,7 @@ async function reload(pidfile: string, timeoutS: number, io: Io): Promise<number
     return EXIT.NOT_RUNNING;
   }
   if (f.kind === 'invalid' || f.kind === 'unknown') {
-    io.err(`cannot reload: ${f.kind === 'invalid' ? f.message : `cannot tell who PID ${f.pid} is`}`);
+    io.err(`cannot reload: ${whyUnknown(f)}`);
     return EXIT.FAILURE;
   }
   if (f.kind === 'stale') {

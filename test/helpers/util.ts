@@ -309,13 +309,13 @@ export function childrenOf(pid: number): number[] {
 }
 
 /** Processes whose comm is `title` (only for assertions about processes tests started). */
-export function processesTitled(title: string): number[] {
+export function processesTitled(title: string, state: 'live' | 'zombie' = 'live'): number[] {
   const out: number[] = [];
   for (const e of fs.readdirSync('/proc')) {
     const n = Number(e);
     if (!Number.isInteger(n)) continue;
     const s = procStat(n);
-    if (s?.comm === title && s.state !== 'Z') out.push(n);
+    if (s?.comm === title && (s.state === 'Z') === (state === 'zombie')) out.push(n);
   }
   return out;
 }

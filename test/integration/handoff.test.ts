@@ -6,6 +6,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import {
   alive,
+  childrenOf,
   cleanup,
   cli,
   fdCount,
@@ -13,7 +14,7 @@ import {
   get,
   load,
   node,
-  procStat,
+  processesTitled,
   readPid,
   socketCount,
   start,
@@ -62,28 +63,6 @@ function meta(pidfile: string) {
   return JSON.parse(fs.readFileSync(`${pidfile}.meta`, 'utf8'));
 }
 
-function zombiesTitled(title: string): number[] {
-  return fs
-    .readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .map(Number)
-    .filter((pid) => {
-      const s = procStat(pid);
-      return s?.comm === title && s.state === 'Z';
-    });
-}
-
-function liveTitled(title: string): number[] {
-  return fs
-    .readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .map(Number)
-    .filter((pid) => {
-      const s = procStat(pid);
-      return s?.comm === title && s.state !== 'Z';
-    });
-}
-
 describe('handoff', () => {
   test('HUP and USR2 hand over: the new generation serves on the same port, the old one exits', async () => {
     const dir = tmpdir();
@@ -110,9 +89,9 @@ describe('handoff', () => {
       pid = await handoff(d.pidfile);
     }
     // Old generations have no connections, so each exits right after its handoff.
-    await waitUntil(() => liveTitled(name).length === 1, 10_000, 'a single generation');
-    expect(liveTitled(name)).toEqual([pid]);
-    expect(zombiesTitled(name)).toEqual([]);
+    await waitUntil(() => processesTitled(name).length === 1, 10_000, 'a single generation');
+    expect(processesTitled(name)).toEqual([pid]);
+    expect(processesTitled(name, 'zombie')).toEqual([]);
     expect(fdCount(pid)).toBeLessThanOrEqual(firstFds);
     expect(meta(d.pidfile).handoffSeq).toBe(100);
     expect((await get(d.port)).body).toBe(`hello from ${pid}\n`);
@@ -410,10 +389,7 @@ describe('foreground handoff', () => {
     const ns = start('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, APP, '--port', '0', '--host', '127.0.0.1'], { cwd: dir });
     const port = Number((await waitForOutput(ns, /listening on 127\.0\.0\.1:(\d+)/))[1]);
     expect((await get(port)).body).toBe('hello from 1\n');
-    const hostPid = await waitUntil(() => {
-      const kids = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => procStat(p)?.ppid === ns.pid);
-      return kids[0];
-    }, 5_000, 'the namespaced app');
+    const hostPid = await waitUntil(() => childrenOf(ns.pid!)[0], 5_000, 'the namespaced app');
     track(hostPid);
     process.kill(hostPid, 'SIGUSR2');
     await waitForOutput(ns, /handoff refused: this process is PID 1 \(a container init\)/);
