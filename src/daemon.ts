@@ -98,6 +98,8 @@ export class Daemon {
   private handoff: HandoffRecord | undefined;
   /** The leader's workers (`--workers N`, N > 1), once started. */
   private workers: WorkerSet | undefined;
+  /** Workers a handoff's new leader started in init(), before the app loaded. */
+  private earlyWorkers: Promise<{ set?: WorkerSet; err?: unknown }> | undefined;
   /** A worker's go-ahead from its leader (`MAIN`): adopt the sockets now (workers.ts). */
   private goAhead: (() => void) | undefined;
   /** systemd notify mode (NOTIFY_SOCKET was set): what we tell systemd (contracts §4). */
@@ -197,6 +199,10 @@ export class Daemon {
     this.identity = selfIdentity(this.settings.name);
     onFinalExit(() => this.cleanupAtExit());
     onSignals({ stop: (sig) => this.onStopSignal(sig), upgrade: (sig) => void this.upgrade(sig) });
+    // A handoff's new leader knows its sockets already: start its workers now, so they
+    // boot while this process loads the app, instead of after (prepareWorkers() takes
+    // them if the app serves exactly the listeners handed over).
+    if (this.role === 'child' && this.settings.workers > 1 && this.inherited.length > 0) this.earlyWorkers = this.startWorkers(this.inherited);
     // Only a leader started by the launcher or in the foreground claims the pidfile; a
     // handoff's child publishes once ready, and a worker never touches it.
     if (this.role !== 'child' && this.role !== 'worker' && this.settings.pidfile !== undefined) await this.claim(this.settings.pidfile);
@@ -400,23 +406,48 @@ export class Daemon {
       return;
     }
     if (this.settings.workers <= 1) return;
-    // Loaded only here, so a generation of one process does not pay for it at start-up.
-    const { WorkerSet } = await import('./workers.js');
+    const early = this.earlyWorkers;
+    this.earlyWorkers = undefined;
+    if (early) {
+      const r = await early;
+      if (r.err !== undefined) throw r.err;
+      const same = this.used.length === this.inherited.length && this.used.every((l) => this.inherited.some((i) => i.name === l.name));
+      if (same) {
+        this.workers = r.set;
+        return;
+      }
+      // This version serves other listeners than the ones handed over: start afresh.
+      await r.set!.killAll();
+    }
     for (const l of this.used) {
       if (!this.inherited.some((i) => i.name === l.name)) await bind(l.server, l.address);
     }
-    this.workers = await WorkerSet.start({
-      count: this.settings.workers - 1,
-      listeners: this.used.map((l) => ({ name: l.name, fd: this.inherited.find((i) => i.name === l.name)?.fd ?? serverFd(l.server) })),
-      logfile: this.settings.logfile,
-      title: this.settings.name,
-      cwd: this.settings.cwd,
-      timeoutMs: this.role === 'child' ? this.settings.upgradeTimeoutMs : this.settings.startTimeoutMs,
-      onChange: () => this.republishWorkers(),
-      // Replace crashed workers while this generation serves, not once it drains.
-      shouldRestart: () => this.phase === 'ready' || this.phase === 'upgrading',
-    });
-    log(`started ${this.settings.workers - 1} worker(s): PIDs ${this.workers.identities().map((w) => w.pid).join(', ')}`);
+    const r = await this.startWorkers(this.used.map((l) => ({ name: l.name, fd: this.inherited.find((i) => i.name === l.name)?.fd ?? serverFd(l.server) })));
+    if (r.err !== undefined) throw r.err;
+    this.workers = r.set;
+  }
+
+  /** Start `--workers` - 1 workers on these sockets; resolves (never rejects) once all are prepared. */
+  private async startWorkers(listeners: { name: string; fd: number }[]): Promise<{ set?: WorkerSet; err?: unknown }> {
+    try {
+      // Loaded only here, so a generation of one process does not pay for it at start-up.
+      const { WorkerSet } = await import('./workers.js');
+      const set = await WorkerSet.start({
+        count: this.settings.workers - 1,
+        listeners,
+        logfile: this.settings.logfile,
+        title: this.settings.name,
+        cwd: this.settings.cwd,
+        timeoutMs: this.role === 'child' ? this.settings.upgradeTimeoutMs : this.settings.startTimeoutMs,
+        onChange: () => this.republishWorkers(),
+        // Replace crashed workers while this generation serves, not once it drains.
+        shouldRestart: () => this.phase === 'ready' || this.phase === 'upgrading',
+      });
+      log(`started ${this.settings.workers - 1} worker(s): PIDs ${set.identities().map((w) => w.pid).join(', ')}`);
+      return { set };
+    } catch (err) {
+      return { err };
+    }
   }
 
   /** A worker was replaced: keep the sidecar's list current, for `status` and `stop`. */
