@@ -256,7 +256,7 @@ function report(m, tp, ho, la, rss, leak) {
     '|---|---:|---:|---:|---|---|',
     ...rows.map((x) => `| ${x.measure} | ${x.value} | ${x.baseline} | ${x.ratioText ?? `${x.ratio.toFixed(2)}×`} | ${x.target} | ${x.pass ? 'PASS' : 'FAIL'} |`),
     '',
-    'Throughput, every server: median req/s; the servers\' CPU time per request (all their processes, PM2\'s master included), which other work on the machine hardly moves; failures from the Node client run:',
+    'Every server: median req/s, CPU time per request of all its processes (PM2\'s master included), and failures from the Node client run:',
     '',
     '| server | new connection per request | keep-alive | CPU µs/request (new / keep-alive) | failed (new / keep-alive) |',
     '|---|---:|---:|---:|---|',
