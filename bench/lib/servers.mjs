@@ -20,9 +20,18 @@ const PM2_BIN = path.join(ROOT, 'node_modules/pm2/bin/pm2');
 
 const started = new Set(); // PIDs to kill at exit
 const tmpdirs = [];
+const pidfiles = new Set(); // daemons' pidfiles: a generation started mid-handoff is named only there
 
 /** Kill everything this process started, by PID, and remove temp dirs. */
 export function killAll() {
+  for (const pidfile of pidfiles) {
+    track(readPidfile(pidfile));
+    try {
+      for (const w of JSON.parse(fs.readFileSync(`${pidfile}.meta`, 'utf8')).workers) track(w.pid);
+    } catch {
+      // no sidecar
+    }
+  }
   for (const pid of started) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -183,6 +192,7 @@ export async function startForkover(host, { workers = 1, extra = [] } = {}) {
   const dir = tmpdir();
   const pidfile = path.join(dir, 'hello.pid');
   const logfile = path.join(dir, 'hello.log');
+  pidfiles.add(pidfile);
   const t0 = performance.now();
   const r = await run(process.execPath, [paths.hello, '--host', host, '--port', '0', '--daemon', '-p', pidfile, '-l', logfile, '--workers', String(workers), ...extra], {
     cwd: dir,
