@@ -25,9 +25,18 @@ const pidfiles = new Set(); // daemons' pidfiles: a generation started mid-hando
 /** Kill everything this process started, by PID, and remove temp dirs. */
 export function killAll() {
   for (const pidfile of pidfiles) {
-    track(readPidfile(pidfile));
+    // Only a process whose command line names this pidfile: never a recycled PID.
+    const ours = (pid) => {
+      try {
+        if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(pidfile)) track(pid);
+      } catch {
+        // gone
+      }
+    };
+    const pid = readPidfile(pidfile);
+    if (pid) ours(pid);
     try {
-      for (const w of JSON.parse(fs.readFileSync(`${pidfile}.meta`, 'utf8')).workers) track(w.pid);
+      for (const w of JSON.parse(fs.readFileSync(`${pidfile}.meta`, 'utf8')).workers) ours(w.pid);
     } catch {
       // no sidecar
     }
