@@ -331,12 +331,38 @@ export function reaperPids(): number[] {
   return out;
 }
 
-/** Sockets a process holds (listeners and connections), from /proc. */
-export function socketCount(pid: number): number {
-  let n = 0;
-  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+/**
+ * Established TCP connections on local `port` that process `pid` holds, i.e. connections
+ * it has accepted (a connection still in the listen backlog is not among its fds). The
+ * way to know a request is in a server's hands before signalling it.
+ */
+export function acceptedConnections(pid: number, port: number): number {
+  const inodes = new Set<string>();
+  for (const table of ['tcp', 'tcp6']) {
+    let text: string;
     try {
-      if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+      text = fs.readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const localPort = parseInt(f[1]!.split(':')[1]!, 16);
+      if (localPort === port && f[3] === '01') inodes.add(f[9]!);
+    }
+  }
+  let n = 0;
+  let fds: string[] = [];
+  try {
+    fds = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return 0;
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m && inodes.has(m[1]!)) n++;
     } catch {
       // closed meanwhile
     }

@@ -15,7 +15,7 @@ import {
   readPid,
   reaperPids,
   run,
-  socketCount,
+  acceptedConnections,
   start,
   startDaemon,
   tmpdir,
@@ -234,10 +234,10 @@ describe('graceful stop', () => {
   test('TERM lets a 3 s request finish with 200, then the port refuses and the pidfile is gone', async () => {
     const dir = tmpdir();
     const d = await startDaemon(dir);
-    const before = socketCount(d.pid);
+    const before = acceptedConnections(d.pid, d.port);
     const slow = get(d.port, '/slow?ms=3000');
     // TERM only once the request's connection is in the server.
-    await waitUntil(() => socketCount(d.pid) > before, 5_000, 'the slow request to be accepted');
+    await waitUntil(() => acceptedConnections(d.pid, d.port) > before, 5_000, 'the slow request to be accepted');
     process.kill(d.pid, 'SIGTERM');
     const reply = await slow;
     expect(reply.status).toBe(200);
@@ -254,12 +254,12 @@ describe('graceful stop', () => {
     const fg = start(process.execPath, [HELLO, '--port', '0', '--host', '127.0.0.1', '-p', pidfile, '--drain-timeout', '1'], { cwd: dir });
     const port = Number((await waitForOutput(fg, /listening on 127\.0\.0\.1:(\d+)/))[1]);
     expect(readPid(pidfile)).toBe(fg.pid);
-    const before = socketCount(fg.pid!);
+    const before = acceptedConnections(fg.pid!, port);
     const long = get(port, '/slow?ms=20000').then(
       (r) => ({ ok: true, r }),
       (e) => ({ ok: false, e }),
     );
-    await waitUntil(() => socketCount(fg.pid!) > before, 5_000, 'the slow request to be accepted');
+    await waitUntil(() => acceptedConnections(fg.pid!, port) > before, 5_000, 'the slow request to be accepted');
     const t0 = Date.now();
     const exited = new Promise<number | null>((r) => fg.once('exit', (code) => r(code)));
     fg.kill('SIGTERM');
@@ -274,9 +274,9 @@ describe('graceful stop', () => {
     // A second TERM exits at once, with a slow request still in flight.
     const fg2 = start(process.execPath, [HELLO, '--port', '0', '--host', '127.0.0.1', '-p', pidfile, '--drain-timeout', '30'], { cwd: dir });
     const port2 = Number((await waitForOutput(fg2, /listening on 127\.0\.0\.1:(\d+)/))[1]);
-    const before2 = socketCount(fg2.pid!);
+    const before2 = acceptedConnections(fg2.pid!, port2);
     void get(port2, '/slow?ms=20000').catch(() => {});
-    await waitUntil(() => socketCount(fg2.pid!) > before2, 5_000, 'the slow request to be accepted');
+    await waitUntil(() => acceptedConnections(fg2.pid!, port2) > before2, 5_000, 'the slow request to be accepted');
     const exited2 = new Promise<number | null>((r) => fg2.once('exit', (c) => r(c)));
     fg2.kill('SIGTERM');
     await waitForOutput(fg2, /SIGTERM: stopping/);

@@ -16,7 +16,7 @@ import {
   node,
   processesTitled,
   readPid,
-  socketCount,
+  acceptedConnections,
   start,
   startDaemon,
   tmpdir,
@@ -100,9 +100,9 @@ describe('handoff', () => {
   test('a 5 s request started before a handoff completes with 200 from the old generation', async () => {
     const dir = tmpdir();
     const d = await startDaemon(dir);
-    const before = socketCount(d.pid);
+    const before = acceptedConnections(d.pid, d.port);
     const slow = get(d.port, '/slow?ms=5000');
-    await waitUntil(() => socketCount(d.pid) > before, 5_000, 'the slow request to be accepted');
+    await waitUntil(() => acceptedConnections(d.pid, d.port) > before, 5_000, 'the slow request to be accepted');
     const r = await cli(['reload', '-p', d.pidfile]);
     expect(r.code).toBe(0);
     const g2 = readPid(d.pidfile)!;
@@ -320,9 +320,9 @@ describe('rollback (R2.4, R3.4)', () => {
   test('--max-draining: a handoff beyond the cap is refused and reload exits 1', async () => {
     const dir = tmpdir();
     const d = await startDaemon(dir, ['--max-draining', '1']);
-    const before = socketCount(d.pid);
+    const before = acceptedConnections(d.pid, d.port);
     const slow = get(d.port, '/slow?ms=4000');
-    await waitUntil(() => socketCount(d.pid) > before, 5_000, 'the slow request to be accepted');
+    await waitUntil(() => acceptedConnections(d.pid, d.port) > before, 5_000, 'the slow request to be accepted');
     expect((await cli(['reload', '-p', d.pidfile])).code).toBe(0);
     const g2 = readPid(d.pidfile)!;
     track(g2);
@@ -349,8 +349,13 @@ describe('no failed requests (R3.3, R3.4)', () => {
     const l = load(d.port, { concurrency: 16, keepAlive, maxMs: 90_000 });
     // Poll the pidfile as fast as the event loop allows during all handoffs (R3.3).
     const violations: string[] = [];
+    // A read and a liveness check are two moments: the old generation may exit between
+    // them, after the rename that replaced it (that is allowed). A real violation lasts:
+    // the PID is dead and a read after that still names it.
     const poller = watchPidfile(d.pidfile, (p, reads) => {
-      if ((p === undefined || !alive(p)) && violations.length < 20) violations.push(`pidfile named ${p} (dead) at read ${reads}`);
+      if ((p === undefined || !alive(p)) && readPid(d.pidfile) === p && violations.length < 20) {
+        violations.push(`pidfile named ${p} (dead) at read ${reads}`);
+      }
     });
     const pids = [d.pid];
     let stats;

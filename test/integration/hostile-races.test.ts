@@ -4,7 +4,7 @@
 // but the one it names. A new generation is held "not ready" with --mode-file hang.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { alive, cleanup, fixture, get, node, processesTitled, readPid, socketCount, start, startDaemon, tmpdir, track, waitUntil } from '../helpers/util.js';
+import { alive, cleanup, fixture, get, node, processesTitled, readPid, acceptedConnections, start, startDaemon, tmpdir, track, waitUntil } from '../helpers/util.js';
 
 const APP = fixture('app.mjs');
 afterEach(cleanup);
@@ -33,9 +33,9 @@ async function begin(): Promise<Race> {
 
 /** Start a 1.5 s request and resolve once the daemon holds its connection (one more socket). */
 async function inFlight(r: Race): Promise<{ reply: ReturnType<typeof get> }> {
-  const before = socketCount(r.pid);
+  const before = acceptedConnections(r.pid, r.port);
   const reply = get(r.port, '/slow?ms=1500');
-  await waitUntil(() => socketCount(r.pid) > before, 5_000, 'the daemon to accept the request');
+  await waitUntil(() => acceptedConnections(r.pid, r.port) > before, 5_000, 'the daemon to accept the request');
   return { reply };
 }
 
