@@ -29,7 +29,6 @@ import {
   statePath,
   writeState,
 } from './pidfile.js';
-import { dropPrivileges } from './privileges.js';
 import { type Identity, selfIdentity, verify, waitForExit } from './proc.js';
 import { ENV, closeStrays } from './respawn.js';
 import { ParentChannel } from './readiness.js';
@@ -46,11 +45,16 @@ import {
 } from './listeners.js';
 import { drain, track } from './drain.js';
 import { checkSignalConflicts, onFinalExit, onSignals, type StopSignal } from './signals.js';
-import { startSuccessor } from './handoff.js';
-import { Supervisor } from './systemd/supervisor.js';
+// Loaded only when needed, to keep a generation's start-up close to bare Node (issue 6):
+// handoff.js on the first upgrade, systemd/supervisor.js (and with it node:tls, for the
+// watchdog) in notify mode only, privileges.js with --user only.
+import type { Supervisor } from './systemd/supervisor.js';
 import { planAdoption } from './systemd/activation.js';
-import { type HealthCheck, requestCheck, targetFor } from './systemd/watchdog.js';
+import type { HealthCheck } from './systemd/watchdog.js';
 import type { WorkerSet } from './workers.js';
+
+/** Variables that mean systemd is talking to us (notify socket, watchdog): load the supervisor. */
+const SYSTEMD_ENV = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'FORKOVER_WATCHDOG_USEC', 'FORKOVER_NOTIFY_TRANSPORT'];
 
 /** How this process came to be. A 'worker' serves beside its leader (`--workers`, workers.ts). */
 export type Role = 'foreground' | 'daemon' | 'child' | 'worker';
@@ -191,8 +195,13 @@ export class Daemon {
     checkSignalConflicts();
     // Notify mode (R4.1: foreground only; a --daemon launcher strips NOTIFY_SOCKET).
     // Throws if NOTIFY_SOCKET is set and no transport works (R4.7 c): a start-up error.
-    if (this.role !== 'worker') {
-      this.systemd = Supervisor.fromEnv(env, this.role === 'child', { healthCheck: () => this.currentHealthCheck(), log });
+    if (this.role !== 'worker' && SYSTEMD_ENV.some((k) => env[k] !== undefined)) {
+      const [{ Supervisor }, watchdog] = await Promise.all([import('./systemd/supervisor.js'), import('./systemd/watchdog.js')]);
+      const defaultCheck = (): HealthCheck => {
+        const target = watchdog.targetFor(this.used[0]?.server);
+        return target === undefined ? () => Promise.reject(new Error('no listener to check')) : watchdog.requestCheck(target);
+      };
+      this.systemd = Supervisor.fromEnv(env, this.role === 'child', { healthCheck: () => this.appHealthCheck ?? defaultCheck(), log });
     }
     // The title is what init scripts match on (R6.4) and part of our recorded identity.
     process.title = this.settings.name;
@@ -307,13 +316,6 @@ export class Daemon {
     };
   }
 
-  private currentHealthCheck(): HealthCheck {
-    if (this.appHealthCheck) return this.appHealthCheck;
-    const target = targetFor(this.used[0]?.server);
-    if (target === undefined) return () => Promise.reject(new Error('no listener to check'));
-    return requestCheck(target);
-  }
-
   /** Register a function to run when this generation drains. Returns its undo. */
   onDrain(hook: DrainHook): () => void {
     this.hooks.add(hook);
@@ -363,7 +365,10 @@ export class Daemon {
       }
       // R1.10, R10.4: every listener is bound; drop root (--user) before publishing and READY.
       const pf = this.settings.pidfile;
-      dropPrivileges(this.settings, pf !== undefined && this.role !== 'child' && this.role !== 'worker' ? [pf, statePath(pf)] : []);
+      if (this.settings.user !== undefined) {
+        const { dropPrivileges } = await import('./privileges.js');
+        dropPrivileges(this.settings, pf !== undefined && this.role !== 'child' && this.role !== 'worker' ? [pf, statePath(pf)] : []);
+      }
       // The leader publishes and reports ready only once all its workers serve.
       await this.workers?.go();
       if (this.settings.pidfile !== undefined && this.role !== 'worker') {
@@ -520,6 +525,7 @@ export class Daemon {
     this.systemd?.handoffStarting(`handoff ${seq}: starting generation ${this.generation + 1}`); // R4.3
     this.upgradeAbort = new AbortController();
     const record: HandoffRecord = { seq, startedAt, generation: this.generation + 1, parent: this.identity, draining };
+    const { startSuccessor } = await import('./handoff.js');
     const result = await startSuccessor({
       listeners: this.used.map((l) => ({ name: l.name, fd: l.fd! })),
       logfile: this.settings.logfile,
