@@ -97,5 +97,15 @@ export function planAdoption(activated: InheritedFd[], listenerNames: string[]):
   if (activated.length === 1 && listenerNames.length === 1 && activated[0]!.name !== listenerNames[0]) {
     return [{ name: listenerNames[0]!, fd: activated[0]!.fd }];
   }
+  // A socket systemd passed that no listener claims is a misconfiguration, not a version
+  // change (that is what unmatched names mean in a handoff): the app would bind a socket
+  // of its own beside it, or fail on the port systemd holds. Say so (issue 5 item 5).
+  const unclaimed = activated.filter((a) => !listenerNames.includes(a.name));
+  if (unclaimed.length > 0) {
+    throw new ForkoverError(
+      'INHERITED_INVALID',
+      `systemd passed socket${unclaimed.length > 1 ? 's' : ''} ${unclaimed.map((u) => `"${u.name}" (fd ${u.fd})`).join(', ')}, but this app registers no listener of that name (it registers ${listenerNames.map((n) => `"${n}"`).join(', ') || 'none'}); set FileDescriptorName= in the .socket unit to a listener's name, or give daemon.listen() that name`,
+    );
+  }
   return activated;
 }

@@ -59,7 +59,14 @@ describe('planAdoption', () => {
       { name: 'http', fd: 3 },
       { name: 'admin', fd: 4 },
     ];
-    expect(planAdoption(two, ['http'])).toBe(two);
-    expect(planAdoption([{ name: 'app.socket', fd: 3 }], ['http', 'admin'])).toEqual([{ name: 'app.socket', fd: 3 }]);
+    expect(planAdoption(two, ['admin', 'http'])).toBe(two);
+  });
+  test('a socket no listener claims is an error naming it and the fix (issue 5)', () => {
+    const two = [
+      { name: 'http', fd: 3 },
+      { name: 'admin', fd: 4 },
+    ];
+    expect(() => planAdoption(two, ['http'])).toThrow(/systemd passed socket "admin" \(fd 4\), but this app registers no listener of that name \(it registers "http"\); set FileDescriptorName=/);
+    expect(() => planAdoption([{ name: 'app.socket', fd: 3 }], ['http', 'admin'])).toThrow(expect.objectContaining({ code: 'INHERITED_INVALID' }));
   });
 });
