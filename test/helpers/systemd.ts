@@ -41,13 +41,20 @@ export interface Container {
   shutdown(): Promise<void>;
 }
 
-function checkBindable(dir: string): void {
+/**
+ * The directory to bind at /srv/forkover: the checkout itself, or, when the checkout is
+ * below /tmp or /var/tmp (never to be bound: the container's tmpfiles empties them, and a
+ * bound /tmp is the host's), a snapshot copy of it under /var/lib/forkover-test, removed
+ * by shutdown(). The container only reads code there, so a snapshot serves.
+ */
+function bindSource(dir: string): { source: string; remove: () => void } {
   const real = fs.realpathSync(dir);
-  for (const bad of ['/tmp', '/var/tmp']) {
-    if (real === bad || real.startsWith(`${bad}/`)) {
-      throw new Error(`the checkout ${real} is below ${bad}, which the container's systemd empties at boot; clone it elsewhere to run the systemd tests`);
-    }
-  }
+  if (!['/tmp', '/var/tmp'].some((bad) => real === bad || real.startsWith(`${bad}/`))) return { source: real, remove: () => {} };
+  const copy = `/var/lib/forkover-test/${process.pid}`;
+  fs.rmSync(copy, { recursive: true, force: true });
+  fs.mkdirSync(copy, { recursive: true, mode: 0o755 });
+  fs.cpSync(real, copy, { recursive: true, filter: (src) => !src.startsWith(`${real}/.git`) });
+  return { source: copy, remove: () => fs.rmSync(copy, { recursive: true, force: true }) };
 }
 
 /** Boot a container and wait until its systemd says running (or degraded). */
@@ -55,11 +62,11 @@ export async function bootContainer(timeoutMs = 60_000): Promise<Container> {
   for (const prog of ['/usr/bin/systemd-nspawn', '/usr/bin/nsenter', '/usr/lib/systemd/systemd']) {
     if (!fs.existsSync(prog)) throw new Error(`${prog} is missing: the systemd tests need it (scripts/test-deps.sh installs systemd-container)`);
   }
-  checkBindable(ROOT);
+  const bound = bindSource(ROOT);
   let output = '';
   const nspawn: ChildProcess = spawn(
     '/usr/bin/systemd-nspawn',
-    ['-D', '/', '--volatile=yes', '--boot', '--register=no', '--keep-unit', `--bind=${ROOT}:${SRV}`, '--', 'systemd.firstboot=off'],
+    ['-D', '/', '--volatile=yes', '--boot', '--register=no', '--keep-unit', `--bind=${bound.source}:${SRV}`, '--', 'systemd.firstboot=off'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   nspawn.stdout!.setEncoding('utf8').on('data', (c: string) => (output = (output + c).slice(-4000)));
@@ -102,6 +109,7 @@ export async function bootContainer(timeoutMs = 60_000): Promise<Container> {
     );
   } catch (err) {
     await kill();
+    bound.remove();
     throw err;
   }
 
@@ -145,6 +153,7 @@ export async function bootContainer(timeoutMs = 60_000): Promise<Container> {
         const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000).unref())]);
         if (!done) await kill();
       }
+      bound.remove();
     },
   };
   return c;
