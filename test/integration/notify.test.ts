@@ -5,30 +5,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { alive, cleanup, fixture, get, node, start, tmpdir, track, waitForOutput, waitUntil } from '../helpers/util.js';
+import { type Datagram, notifyReceiver } from '../helpers/notify.js';
 
 afterEach(cleanup);
 
 const APP = fixture('systemd-app.mjs');
 
-interface Datagram {
-  pid: number;
-  ms: number;
-  fields: string[];
-}
-
-async function receiver(address: string) {
-  const r = start('/usr/bin/python3', [fixture('notify-receiver.py'), address, '50'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  await waitForOutput(r, /^listening$/m);
-  const all = (): Datagram[] =>
-    r
-      .output()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Datagram);
-  const waitFor = (pred: (d: Datagram) => boolean, what: string, timeoutMs = 10_000) =>
-    waitUntil(() => all().find(pred), timeoutMs, `${what} (got: ${JSON.stringify(all().slice(-5))})`);
-  return { all, waitFor };
-}
 
 const has = (d: Datagram, f: string) => d.fields.includes(f);
 const value = (d: Datagram, key: string) => d.fields.find((f) => f.startsWith(`${key}=`))?.slice(key.length + 1);
@@ -50,7 +32,7 @@ describe.each([
   test('READY, watchdog pings, then a handoff: RELOADING+MONOTONIC_USEC, MAINPID+READY from the old PID, pings move to the new one, STOPPING', async () => {
     const dir = tmpdir();
     const address = makeAddress();
-    const rx = await receiver(address);
+    const rx = await notifyReceiver(address, 50);
     // 600 ms watchdog: pings every 300 ms (R4.6: WATCHDOG_USEC/2), WATCHDOG_PID unset.
     // (Each ping needs an answered self-check within 300 ms: generous on a busy machine.)
     const app = startApp(dir, { NOTIFY_SOCKET: address, WATCHDOG_USEC: '600000' });
@@ -112,7 +94,7 @@ describe.each([
 test("the app's own failing health check stops the pings (onHealthCheck, R4.6)", async () => {
   const dir = tmpdir();
   const address = `@forkover-sick-${process.pid}`;
-  const rx = await receiver(address);
+  const rx = await notifyReceiver(address, 50);
   const modeFile = path.join(dir, 'mode');
   fs.writeFileSync(modeFile, 'sick\n');
   const app = startApp(dir, { NOTIFY_SOCKET: address, WATCHDOG_USEC: '200000' }, modeFile);
@@ -127,7 +109,7 @@ test("the app's own failing health check stops the pings (onHealthCheck, R4.6)",
 test('WATCHDOG_PID naming another process: the watchdog is not ours, no pings (R4.6)', async () => {
   const dir = tmpdir();
   const address = `@forkover-wdpid-${process.pid}`;
-  const rx = await receiver(address);
+  const rx = await notifyReceiver(address, 50);
   const app = startApp(dir, { NOTIFY_SOCKET: address, WATCHDOG_USEC: '200000', WATCHDOG_PID: String(process.pid) });
   await rx.waitFor((d) => d.pid === app.pid && has(d, 'READY=1'), 'READY=1');
   const t = Date.now() + 600;
@@ -149,7 +131,7 @@ test('NOTIFY_SOCKET set but unreachable: start-up fails loudly, nothing left beh
 test('--daemon strips NOTIFY_SOCKET (notify mode is foreground only, R4.1)', async () => {
   const dir = tmpdir();
   const address = `@forkover-daemon-${process.pid}`;
-  const rx = await receiver(address);
+  const rx = await notifyReceiver(address, 50);
   const r = await node(APP, ['--port', '0', '--host', '127.0.0.1', '--daemon', '-p', path.join(dir, 'app.pid'), '-l', path.join(dir, 'log')], {
     env: { ...process.env, NOTIFY_SOCKET: address },
   });

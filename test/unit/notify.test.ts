@@ -5,28 +5,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ForkoverError } from '../../src/errors.js';
 import { formatMessage, loadNative, openNotifier } from '../../src/systemd/notify.js';
-import { cleanup, fixture, start, tmpdir, waitForOutput, waitUntil } from '../helpers/util.js';
+import { cleanup, tmpdir } from '../helpers/util.js';
+import { notifyReceiver } from '../helpers/notify.js';
 
 afterEach(cleanup);
 
-interface Datagram {
-  pid: number;
-  uid: number;
-  fields: string[];
-}
-
-/** A receiver bound at `address`; returns the datagrams it got so far. */
-async function receiver(address: string) {
-  const r = start('/usr/bin/python3', [fixture('notify-receiver.py'), address, '30'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  await waitForOutput(r, /^listening$/m);
-  const got = (): Datagram[] =>
-    r
-      .output()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Datagram);
-  return { got, next: (n: number) => waitUntil(() => got().length >= n && got(), 5_000, `${n} datagram(s) at ${address}`) };
-}
 
 // Made inside each test: cleanup() removes every test's temp dir afterwards.
 const addresses: [string, () => string][] = [
@@ -75,7 +58,7 @@ describe('openNotifier', () => {
 describe.each(addresses)('%s NOTIFY_SOCKET', (_kind, makeAddress) => {
   test('native: one datagram, sent with our own PID (what NotifyAccess=main checks)', async () => {
     const address = makeAddress();
-    const r = await receiver(address);
+    const r = await notifyReceiver(address, 30);
     const n = openNotifier({ NOTIFY_SOCKET: address, FORKOVER_NOTIFY_TRANSPORT: 'native' })!;
     n.send({ MAINPID: 4242, READY: 1 });
     const [d] = await r.next(1);
@@ -84,7 +67,7 @@ describe.each(addresses)('%s NOTIFY_SOCKET', (_kind, makeAddress) => {
 
   test('systemd-notify: arrives too (as root it speaks for its parent, us)', async () => {
     const address = makeAddress();
-    const r = await receiver(address);
+    const r = await notifyReceiver(address, 30);
     const n = openNotifier({ NOTIFY_SOCKET: address, FORKOVER_NOTIFY_TRANSPORT: 'systemd-notify' })!;
     expect(n.transport).toBe('systemd-notify');
     n.send({ STATUS: 'hello', READY: 1 });
