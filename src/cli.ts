@@ -189,6 +189,7 @@ function status(pidfile: string, json: boolean, io: Io): number {
   }
   const lines = [r.message];
   for (const l of r.listeners) lines.push(`  listener ${l.name}: ${l.address}`);
+  if (r.workers.length > 1) lines.push(`  workers: PID ${r.workers.map((w) => w.pid).join(', ')} (the first is the leader)`);
   for (const d of r.draining) lines.push(`  draining: PID ${d.pid}`);
   if (r.lastHandoff) {
     const h = r.lastHandoff;

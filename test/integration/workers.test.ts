@@ -102,6 +102,8 @@ describe('--workers N', () => {
 
     const pids = await answeringPids(d.port, 2);
     expect([...pids].sort()).toEqual([d.pid, worker].sort());
+    // The text status names the workers too, leader first.
+    expect((await cli(['status', '-p', d.pidfile])).stdout).toContain(`workers: PID ${d.pid}, ${worker} (the first is the leader)`);
 
     const stop = await cli(['stop', '-p', d.pidfile]);
     expect(stop.code).toBe(0);
