@@ -181,13 +181,7 @@ export function containerPid(c: Container, pidfile: string): number | undefined 
   }
 }
 
-/** Like waitUntil, for checks that must ask a program (systemctl): poll under a deadline. */
-export async function pollUntil<T>(check: () => Promise<T | undefined | false | null>, timeoutMs: number, what: () => string, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
+/** waitUntil with systemctl's pace: a check that asks a program polls every 100 ms. */
+export function pollUntil<T>(check: () => Promise<T | undefined | false | null>, timeoutMs: number, what: () => string, intervalMs = 100): Promise<T> {
+  return waitUntil(check, timeoutMs, what, intervalMs);
 }

@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
+import { startLoad } from '../../bench/lib/client.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const HELLO = path.join(ROOT, 'examples/hello.js');
@@ -125,13 +126,21 @@ export function holdersOf(roots: string[]): number[] {
   return out;
 }
 
-/** Poll `check` until truthy, or throw naming `what` at the deadline. */
-export async function waitUntil<T>(check: () => T | undefined | false | null, timeoutMs: number, what = 'condition', intervalMs = 10): Promise<T> {
+/**
+ * Poll `check` (which may be async, e.g. asking systemctl) until truthy, or throw naming
+ * `what` at the deadline; `what` may be a function, to describe the state at that moment.
+ */
+export async function waitUntil<T>(
+  check: () => T | undefined | false | null | Promise<T | undefined | false | null>,
+  timeoutMs: number,
+  what: string | (() => string) = 'condition',
+  intervalMs = 10,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = check();
+    const v = await check();
     if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`);
     await delay(intervalMs);
   }
 }
@@ -240,55 +249,41 @@ export function get(port: number, urlPath = '/', agent: http.Agent | false = fal
 export interface LoadStats {
   ok: number;
   failed: number;
+  /** Failures by kind (refused, reset, timeout, non2xx, other); kinds that did not occur are absent. */
   byKind: Record<string, number>;
+  /** PIDs that answered. */
   pids: Set<string>;
   errors: string[];
 }
 
 /**
- * A bounded load loop against 127.0.0.1:port: `concurrency` workers issuing GETs until
- * `stop()` is called, `maxRequests` are done, or `maxMs` passes, whichever first.
+ * A bounded load loop against 127.0.0.1:port: bench/lib/client.mjs (the demo's and the
+ * benchmarks' client), stopped by `stop()`, `maxRequests` or `maxMs`, whichever first.
  * keepAlive reuses connections through Node's own Agent (which does not retry).
+ * `stats` is a live view.
  */
 export function load(port: number, opts: { concurrency?: number; keepAlive?: boolean; maxRequests?: number; maxMs?: number; path?: string } = {}) {
-  const concurrency = opts.concurrency ?? 16;
-  const maxRequests = opts.maxRequests ?? 200_000;
-  const deadline = Date.now() + (opts.maxMs ?? 60_000);
-  const agent = opts.keepAlive ? new http.Agent({ keepAlive: true, maxSockets: concurrency }) : false;
-  const stats: LoadStats = { ok: 0, failed: 0, byKind: {}, pids: new Set(), errors: [] };
-  let stopped = false;
-  let issued = 0;
-  const worker = async () => {
-    while (!stopped && issued < maxRequests && Date.now() < deadline) {
-      issued++;
-      try {
-        const r = await get(port, opts.path ?? '/', agent, 10_000);
-        if (r.status >= 200 && r.status < 300) {
-          stats.ok++;
-          stats.pids.add(r.body.trim().split(' ').pop()!);
-        } else {
-          stats.failed++;
-          stats.byKind[`http ${r.status}`] = (stats.byKind[`http ${r.status}`] ?? 0) + 1;
-        }
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-        stats.failed++;
-        stats.byKind[code] = (stats.byKind[code] ?? 0) + 1;
-        if (stats.errors.length < 10) stats.errors.push(String((err as Error).message));
-      }
-    }
-  };
-  const done = Promise.all(Array.from({ length: concurrency }, worker)).then(() => {
-    if (agent) agent.destroy();
-    return stats;
+  const l = startLoad({
+    port,
+    concurrency: opts.concurrency ?? 16,
+    keepAlive: opts.keepAlive ?? false,
+    maxRequests: opts.maxRequests ?? 200_000,
+    maxMs: opts.maxMs ?? 60_000,
+    ...(opts.path !== undefined ? { path: opts.path } : {}),
+  });
+  const view = (): LoadStats => ({
+    ok: l.stats.ok,
+    failed: l.stats.failed,
+    byKind: Object.fromEntries(Object.entries(l.stats.byKind).filter(([, n]) => n > 0)),
+    pids: new Set(l.stats.pids.keys()),
+    errors: l.stats.errors.slice(0, 10),
   });
   return {
-    stats,
-    done,
-    stop: () => {
-      stopped = true;
-      return done;
+    get stats() {
+      return view();
     },
+    done: l.done.then(view),
+    stop: () => l.stop().then(view),
   };
 }
 
