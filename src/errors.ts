@@ -5,20 +5,17 @@
  * Must not: do I/O or import other src/ files.
  */
 
+// Only codes that are raised. A failed start or handoff is not an error thrown to the app:
+// the launcher prints it and exits 1, and `upgrade()` resolves to an UpgradeResult.
 export type ForkoverErrorCode =
   | 'BAD_OPTION' // a flag or option has a value forkover cannot use
   | 'ALREADY_RUNNING' // the pidfile names a live, verified daemon
-  | 'NOT_RUNNING' // nothing of ours is running
   | 'PIDFILE_LOCKED' // another start holds the pidfile lock
   | 'PIDFILE_INVALID' // the pidfile exists but holds no usable PID
   | 'PIDFILE_WRITE' // the pidfile could not be written; the old one is intact
   | 'UNSAFE_PATH' // a directory or link that another user could control
   | 'LISTEN_FAILED' // a listener could not be bound or adopted
   | 'INHERITED_INVALID' // handed-over fds or their metadata make no sense
-  | 'CHILD_EXITED' // a new process exited before it became ready
-  | 'CHILD_TIMEOUT' // a new process missed its deadline
-  | 'UPGRADE_IN_PROGRESS' // a handoff is already running
-  | 'UPGRADE_REFUSED' // a handoff was refused (too many generations draining, PID 1, …)
   | 'NOT_READY' // a call that needs ready() came before it
   | 'IDENTITY_UNKNOWN' // /proc could not tell who a PID is
   | 'UNSUPPORTED_PLATFORM';
