@@ -387,6 +387,21 @@ export class Daemon {
     } catch (err) {
       this.fatal(err);
     }
+    if (this.role !== 'worker') this.prefetchHandoff();
+  }
+
+  /**
+   * Load the handoff code once start-up is over, so that a USR2 does not wait for it.
+   * It stays out of start-up (issue 6: only what start-up needs is loaded eagerly), and
+   * loading it at the signal puts a dozen event-loop turns on the handoff's critical
+   * path; on a busy generation each turn waits behind a full batch of requests.
+   * A failure here is ignored: `upgrade()` imports it again and reports the error.
+   */
+  private prefetchHandoff(): void {
+    const timer = setTimeout(() => {
+      import('./handoff.js').catch(() => {});
+    }, 0);
+    timer.unref();
   }
 
   /**
