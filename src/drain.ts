@@ -21,9 +21,13 @@
  *    REFUSED_STREAM, ID above the GOAWAY's last stream ID): never processed, so safe to
  *    retry on a new connection (RFC 9113 §6.8, §8.7); browsers and curl do, Node's
  *    http2 client leaves it to the app. A shutdown notice first (GOAWAY with the maximum
- *    stream ID, then a PING round trip) would close that window, but Node only exposes
- *    `session.goaway()`, after which nghttp2 already ignores new streams: tried, it
- *    refused as many streams as a plain close.
+ *    stream ID, then a PING round trip; RFC 9113 §6.8) would close that window, but
+ *    nghttp2 sends one only from nghttp2_submit_shutdown_notice(), which Node does not
+ *    expose. `session.goaway(code, 2**31 - 1)` is a plain GOAWAY to nghttp2, after which
+ *    it ignores new streams: tried, it refused as many streams as a plain close. Writing
+ *    the notice frame onto the TLS socket ourselves aborts the process (Node 20.20:
+ *    "Assertion failed: !current_write_" in TLSWrap::DoWrite, as the session's own write
+ *    may be in progress): tried, never shipped.
  *  - At the drain deadline every remaining connection is destroyed.
  *
  * Must not: know about processes, pidfiles or signals.

@@ -21,7 +21,9 @@
  * Must not: know forkover's state (daemon.ts decides what to say and when).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { ForkoverError } from '../errors.js';
 
@@ -39,12 +41,24 @@ interface NativeNotify {
 
 let nativeCache: { mod?: NativeNotify; error?: string } | undefined;
 
+/**
+ * forkover's own directory: the nearest one up from this module that holds binding.gyp
+ * (shipped in the package). This code runs from src/systemd/ under the tests and from a
+ * bundle chunk in dist/ (scripts/bundle.mjs), so no fixed relative path fits both.
+ */
+function packageRoot(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'binding.gyp'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(here, '..', '..');
+  }
+}
+
 /** Load the addon once; its absence is remembered with the reason. */
 export function loadNative(): { mod?: NativeNotify; error?: string } {
   if (nativeCache) return nativeCache;
   const require = createRequire(import.meta.url);
-  // dist/systemd/notify.js → <package>/build/Release/forkover_notify.node
-  const file = new URL('../../build/Release/forkover_notify.node', import.meta.url).pathname;
+  const file = path.join(packageRoot(), 'build', 'Release', 'forkover_notify.node');
   try {
     nativeCache = { mod: require(file) as NativeNotify };
   } catch (err) {
