@@ -40,6 +40,7 @@ import {
   reexecUnderSubreaper,
   requireTools,
   rssKiB,
+  run,
   snapshotBuild,
   startForkover,
   startPlain,
@@ -109,6 +110,7 @@ async function throughput(pm2) {
 async function launcher() {
   const bare = [];
   const launch = [];
+  const boot = [];
   for (let i = 0; i < cfg.launches; i++) {
     const p = await startPlain(freshLoopback());
     bare.push(p.startMs);
@@ -116,8 +118,20 @@ async function launcher() {
     const f = await startForkover(freshLoopback(), { workers: 1 });
     launch.push(f.launcherMs);
     await f.stop();
+    boot.push(await emptyNodeMs());
   }
-  return { bareStartMs: median(bare), launcherMs: median(launch), samples: { bare, launch } };
+  // A reference, not a target: a launcher that is a Node process and a daemon that is
+  // another cost at least one empty Node start plus one bare start-to-listen.
+  const floorMs = median(boot) + median(bare);
+  return { bareStartMs: median(bare), launcherMs: median(launch), emptyNodeMs: median(boot), floorMs, samples: { bare, launch, boot } };
+}
+
+/** An empty Node process (`node -e 0`), spawn to exit: what any Node launcher costs before its first line runs. */
+async function emptyNodeMs() {
+  const t0 = performance.now();
+  const r = await run(process.execPath, ['-e', '0']);
+  if (r.code !== 0) throw new Error(`node -e 0 exited with ${r.code}: ${r.stderr}`);
+  return performance.now() - t0;
 }
 
 async function idleRss() {
@@ -291,7 +305,10 @@ async function main() {
   const ho = await handoffBench({ seconds: cfg.handoffSeconds, handoffs: cfg.handoffs, workers: 1, log: say });
   say('launcher overhead:');
   const la = await launcher();
-  say(`  launcher ${la.launcherMs.toFixed(0)} ms, bare start-to-listen ${la.bareStartMs.toFixed(0)} ms`);
+  say(
+    `  launcher ${la.launcherMs.toFixed(0)} ms, bare start-to-listen ${la.bareStartMs.toFixed(0)} ms; ` +
+      `empty Node start ${la.emptyNodeMs.toFixed(0)} ms, so two Node starts take at least ${la.floorMs.toFixed(0)} ms (${(la.floorMs / la.bareStartMs).toFixed(2)}× bare)`,
+  );
   say('idle RSS:');
   const rss = await idleRss();
   say(`  forkover ${(rss.forkoverKiB / 1024).toFixed(1)} MiB, plain ${(rss.plainKiB / 1024).toFixed(1)} MiB`);
