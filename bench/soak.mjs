@@ -141,7 +141,12 @@ try {
     if ((code === 0) === crash || (code !== 0 && !/rolled-back/.test(text))) result.unexpected.push(`#${i} crash=${crash} exit ${code}: ${text.trim()}`);
     // The replaced generation drains its keep-alive connections and exits; wait for it
     // (bounded), so generations do not pile up beyond what a real reload cadence would see.
-    if (code === 0) await waitFor(() => stat(before) === undefined || stat(before).state === 'Z', 10_000);
+    if (code === 0) {
+      await waitFor(() => {
+        const s = stat(before); // read once: it may exit between two reads
+        return s === undefined || s.state === 'Z';
+      }, 10_000);
+    }
     if (i % 50 === 0) console.error(`soak: ${i}/${handoffs} handoffs, ${load.stats.requests} requests, ${load.stats.failed} failed, ${result.rolledBack} rolled back`);
   }
   const stats = await load.stop();
