@@ -6,7 +6,8 @@
 // Why: every start and every handoff loads the app's import graph from scratch, and
 // resolving and linking ~15 small ESM files costs more than the code in them. Measured
 // on the 2-CPU bench machine: `import 'forkover'` took 25–32 ms as separate files and
-// 17–23 ms bundled. Dependencies stay external (a user's commander `Command` must be the
+// 17–18 ms bundled (12 alternating runs each). One file with no chunks was slower
+// (23–32 ms): it parses code that most processes never run. Dependencies stay external (a user's commander `Command` must be the
 // class forkover checks against), and so do Node's built-ins.
 //
 // Everything else in dist/ (cli.js, init-scripts/, the .d.ts files) stays as tsc wrote

@@ -23,11 +23,12 @@
  *    http2 client leaves it to the app. A shutdown notice first (GOAWAY with the maximum
  *    stream ID, then a PING round trip; RFC 9113 §6.8) would close that window, but
  *    nghttp2 sends one only from nghttp2_submit_shutdown_notice(), which Node does not
- *    expose (nodejs/node#34265, open since 2020). `session.goaway(code, 2**31 - 1)` is a plain GOAWAY to nghttp2, after which
- *    it ignores new streams: tried, it refused as many streams as a plain close. Writing
- *    the notice frame onto the TLS socket ourselves aborts the process (Node 20.20:
- *    "Assertion failed: !current_write_" in TLSWrap::DoWrite, as the session's own write
- *    may be in progress): tried, never shipped.
+ *    expose (nodejs/node#34265, open since 2020). `session.goaway(code, 2**31 - 1)` is
+ *    a plain GOAWAY to nghttp2, after which it ignores new streams: tried, it refused
+ *    as many streams as a plain close. Writing the notice frame onto the TLS socket
+ *    ourselves aborts the process (Node 20.20: "Assertion failed: !current_write_" in
+ *    TLSWrap::DoWrite, as the session's own write may be in progress): tried, never
+ *    shipped.
  *  - At the drain deadline every remaining connection is destroyed.
  *
  * Must not: know about processes, pidfiles or signals.

@@ -85,8 +85,9 @@ export function readPid(file: string): number | undefined {
 /**
  * Replace `file` atomically (contracts R2.3): write a temp file in the same directory,
  * opened O_EXCL|O_NOFOLLOW so a planted link is never followed, fsync it (when
- * `durable`), then rename it over the target. The target is never truncated, so a reader sees the old content
- * or the new one, and a failure (a full disk) leaves the old file intact and no temp file.
+ * `durable`), then rename it over the target. The target is never truncated, so a
+ * reader sees the old content or the new one, and a failure (a full disk) leaves the old
+ * file intact and no temp file.
  */
 export function writeFileAtomic(file: string, data: string, mode: number, durable = true): void {
   const dir = path.dirname(file);
