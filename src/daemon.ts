@@ -52,6 +52,7 @@ import type { Supervisor } from './systemd/supervisor.js';
 import { planAdoption } from './systemd/activation.js';
 import type { HealthCheck } from './systemd/watchdog.js';
 import type { WorkerSet } from './workers.js';
+import type { SuccessorResult } from './handoff.js';
 
 /** Variables that mean systemd is talking to us (notify socket, watchdog): load the supervisor. */
 const SYSTEMD_ENV = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'FORKOVER_WATCHDOG_USEC', 'FORKOVER_NOTIFY_TRANSPORT'];
@@ -395,7 +396,8 @@ export class Daemon {
    * It stays out of start-up (issue 6: only what start-up needs is loaded eagerly), and
    * loading it at the signal puts a dozen event-loop turns on the handoff's critical
    * path; on a busy generation each turn waits behind a full batch of requests.
-   * A failure here is ignored: `upgrade()` imports it again and reports the error.
+   * A failure here is ignored: `upgrade()` imports it again, and if that fails too, the
+   * handoff rolls back with the reason.
    */
   private prefetchHandoff(): void {
     const timer = setTimeout(() => {
@@ -540,20 +542,29 @@ export class Daemon {
     this.systemd?.handoffStarting(`handoff ${seq}: starting generation ${this.generation + 1}`); // R4.3
     this.upgradeAbort = new AbortController();
     const record: HandoffRecord = { seq, startedAt, generation: this.generation + 1, parent: this.identity, draining };
-    const { startSuccessor } = await import('./handoff.js');
-    const result = await startSuccessor({
-      listeners: this.used.map((l) => ({ name: l.name, fd: l.fd! })),
-      logfile: this.settings.logfile,
-      env: {
-        [ENV.ROLE]: 'child',
-        [ENV.CWD]: this.settings.cwd,
-        [ENV.HANDOFF]: JSON.stringify(record),
-        ...(this.systemd?.successorEnv() ?? {}),
-      },
-      keepNotify: this.systemd !== undefined, // R1.6: notify mode only
-      timeoutMs: this.settings.upgradeTimeoutMs,
-      signal: this.upgradeAbort.signal,
-    });
+    let result: SuccessorResult;
+    try {
+      // Normally in memory already (prefetchHandoff). If not, and the build on disk was
+      // replaced since this generation started, its chunk may be gone: that is a rolled
+      // back handoff with the reason, never an unhandled rejection that ends the daemon.
+      const { startSuccessor } = await import('./handoff.js');
+      result = await startSuccessor({
+        listeners: this.used.map((l) => ({ name: l.name, fd: l.fd! })),
+        logfile: this.settings.logfile,
+        env: {
+          [ENV.ROLE]: 'child',
+          [ENV.CWD]: this.settings.cwd,
+          [ENV.HANDOFF]: JSON.stringify(record),
+          ...(this.systemd?.successorEnv() ?? {}),
+        },
+        keepNotify: this.systemd !== undefined, // R1.6: notify mode only
+        timeoutMs: this.settings.upgradeTimeoutMs,
+        signal: this.upgradeAbort.signal,
+      });
+    } catch (err) {
+      const why = describe(err).split('\n')[0];
+      result = { ok: false, pid: undefined, reason: `cannot load forkover's handoff code (${why}); if forkover was replaced on disk after this generation started, restart the service` };
+    }
     this.upgradeAbort = undefined;
     if (!result.ok) {
       this.handoffSeq = seq;

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import {
+  ROOT,
   alive,
   childrenOf,
   cleanup,
@@ -38,6 +39,20 @@ async function handoff(pidfile: string, signal: NodeJS.Signals = 'SIGUSR2'): Pro
   }, 15_000, `a new generation after ${signal} to ${before}`);
   track(after);
   return after;
+}
+
+/**
+ * A private copy of the built package in `dir`/pkg, as `npm ci` leaves one in
+ * node_modules/forkover, with examples/hello.js beside it. Returns the app's path.
+ */
+function privatePackage(dir: string): { pkg: string; app: string } {
+  const pkg = path.join(dir, 'pkg');
+  fs.mkdirSync(path.join(pkg, 'examples'), { recursive: true });
+  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(pkg, 'package.json'));
+  fs.cpSync(path.join(ROOT, 'dist'), path.join(pkg, 'dist'), { recursive: true });
+  fs.copyFileSync(path.join(ROOT, 'examples/hello.js'), path.join(pkg, 'examples/hello.js'));
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(pkg, 'node_modules'));
+  return { pkg, app: path.join(pkg, 'examples/hello.js') };
 }
 
 /**
@@ -174,6 +189,35 @@ describe('handoff', () => {
     expect(fs.existsSync(sock)).toBe(false);
   });
 
+  test('a deploy that replaces dist/ under a running daemon does not break its next handoff', async () => {
+    // The build's lazily loaded chunks carry content hashes in their names, so a new
+    // build deletes the files the running generation would import at the signal. The
+    // running generation must already hold what a handoff needs (daemon.ts loads it
+    // right after ready), and the new generation must start from the new files.
+    const dir = tmpdir();
+    const { pkg, app } = privatePackage(dir);
+    const d = await startDaemon(dir, [], app);
+    expect((await get(d.port)).body).toBe(`hello from ${d.pid}\n`);
+
+    // The deploy: every chunk under a new name, the old names gone.
+    const chunks = path.join(pkg, 'dist/chunks');
+    const renamed = fs.readdirSync(chunks).filter((f) => f.endsWith('.js')).map((f) => [f, f.replace(/\.js$/, '-v2.js')] as const);
+    expect(renamed.some(([f]) => f.startsWith('handoff-'))).toBe(true);
+    const rewrite = (text: string) => renamed.reduce((t, [from, to]) => t.split(from).join(to), text);
+    const next = new Map(renamed.map(([from, to]) => [to, rewrite(fs.readFileSync(path.join(chunks, from), 'utf8'))]));
+    const index = rewrite(fs.readFileSync(path.join(pkg, 'dist/index.js'), 'utf8'));
+    fs.rmSync(chunks, { recursive: true });
+    fs.mkdirSync(chunks);
+    for (const [name, text] of next) fs.writeFileSync(path.join(chunks, name), text);
+    fs.writeFileSync(path.join(pkg, 'dist/index.js'), index);
+
+    const g2 = await handoff(d.pidfile);
+    expect((await get(d.port)).body).toBe(`hello from ${g2}\n`);
+    await waitUntil(() => !alive(d.pid), 10_000, 'the old generation to exit');
+    // The new generation could only start from the new files: the old ones are gone.
+    expect(fs.readFileSync(d.logfile, 'utf8')).not.toMatch(/rolled back/);
+  });
+
   test('a socket file left by a killed daemon is replaced at the next start, one that answers is not', async () => {
     const dir = tmpdir();
     const sock = path.join(dir, 'app.sock');
@@ -280,6 +324,24 @@ describe('rollback (R2.4, R3.4)', () => {
     track(g2);
     expect(g2).not.toBe(d.pid);
     expect((await get(d.port)).body).toBe(`hello from ${g2}\n`);
+  });
+
+  test('handoff code missing from disk: reload exits 1 naming the fix, and the old generation keeps serving', async () => {
+    // Its chunk deleted before the generation could load it (a deploy racing the start):
+    // the handoff rolls back with the reason instead of ending the daemon.
+    const dir = tmpdir();
+    const { pkg, app } = privatePackage(dir);
+    const chunks = path.join(pkg, 'dist/chunks');
+    const handoffChunk = fs.readdirSync(chunks).find((f) => f.startsWith('handoff-') && f.endsWith('.js'));
+    expect(handoffChunk).toBeDefined();
+    fs.rmSync(path.join(chunks, handoffChunk!));
+    const d = await startDaemon(dir, [], app);
+    const r = await cli(['reload', '-p', d.pidfile]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/rolled-back: cannot load forkover's handoff code \(.*\); if forkover was replaced on disk after this generation started, restart the service/);
+    expect(readPid(d.pidfile)).toBe(d.pid);
+    expect((await get(d.port)).body).toBe(`hello from ${d.pid}\n`);
+    expect(alive(d.pid)).toBe(true);
   });
 
   test('a new version that hangs rolls back after --upgrade-timeout; USR2 afterwards succeeds', async () => {
