@@ -542,29 +542,33 @@ export class Daemon {
     this.systemd?.handoffStarting(`handoff ${seq}: starting generation ${this.generation + 1}`); // R4.3
     this.upgradeAbort = new AbortController();
     const record: HandoffRecord = { seq, startedAt, generation: this.generation + 1, parent: this.identity, draining };
-    let result: SuccessorResult;
-    try {
-      // Normally in memory already (prefetchHandoff). If not, and the build on disk was
-      // replaced since this generation started, its chunk may be gone: that is a rolled
-      // back handoff with the reason, never an unhandled rejection that ends the daemon.
-      const { startSuccessor } = await import('./handoff.js');
-      result = await startSuccessor({
-        listeners: this.used.map((l) => ({ name: l.name, fd: l.fd! })),
-        logfile: this.settings.logfile,
-        env: {
-          [ENV.ROLE]: 'child',
-          [ENV.CWD]: this.settings.cwd,
-          [ENV.HANDOFF]: JSON.stringify(record),
-          ...(this.systemd?.successorEnv() ?? {}),
-        },
-        keepNotify: this.systemd !== undefined, // R1.6: notify mode only
-        timeoutMs: this.settings.upgradeTimeoutMs,
-        signal: this.upgradeAbort.signal,
-      });
-    } catch (err) {
-      const why = describe(err).split('\n')[0];
-      result = { ok: false, pid: undefined, reason: `cannot load forkover's handoff code (${why}); if forkover was replaced on disk after this generation started, restart the service` };
-    }
+    // Normally in memory already (prefetchHandoff). If not, and the build on disk was
+    // replaced since this generation started, its chunk may be gone: that is a rolled
+    // back handoff with the reason, never an unhandled rejection that ends the daemon.
+    const loaded = await import('./handoff.js').then(
+      (mod) => ({ mod }),
+      (err: unknown) => ({ err }),
+    );
+    const result: SuccessorResult =
+      'err' in loaded
+        ? {
+            ok: false,
+            pid: undefined,
+            reason: `cannot load forkover's handoff code (${describe(loaded.err).split('\n')[0]}); if forkover was replaced on disk after this generation started, restart the service`,
+          }
+        : await loaded.mod.startSuccessor({
+            listeners: this.used.map((l) => ({ name: l.name, fd: l.fd! })),
+            logfile: this.settings.logfile,
+            env: {
+              [ENV.ROLE]: 'child',
+              [ENV.CWD]: this.settings.cwd,
+              [ENV.HANDOFF]: JSON.stringify(record),
+              ...(this.systemd?.successorEnv() ?? {}),
+            },
+            keepNotify: this.systemd !== undefined, // R1.6: notify mode only
+            timeoutMs: this.settings.upgradeTimeoutMs,
+            signal: this.upgradeAbort.signal,
+          });
     this.upgradeAbort = undefined;
     if (!result.ok) {
       this.handoffSeq = seq;
