@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startLoad } from './lib/client.mjs';
-import { freshLoopback, killAll, logTail, machine, median, readPidfile, reexecUnderSubreaper, requireTools, snapshotBuild, startForkover, startPlain } from './lib/servers.mjs';
+import { FAILED_COLUMN, cliArg, failedCell, freshLoopback, killAll, logTail, machine, markdownTable, median, readPidfile, reexecUnderSubreaper, requireTools, snapshotBuild, startForkover, startPlain } from './lib/servers.mjs';
 
 /** Run both modes; resolves with one result per mode. */
 export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, log = (s) => process.stderr.write(`${s}\n`) } = {}) {
@@ -98,24 +98,23 @@ export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, l
 }
 
 export function handoffTable(results) {
-  const rows = [
-    '| mode | requests | failed (refused/reset/timeout/non-2xx/other) | handoffs ok | handoff p50 | handoff max | bare start-to-listen p50 | ratio |',
-    '|---|---:|---|---:|---:|---:|---:|---:|',
-  ];
-  for (const r of results) {
-    const f = r.failures;
-    rows.push(
-      `| ${r.mode} | ${r.requests} | ${r.failed} (${f.refused}/${f.reset}/${f.timeout}/${f.non2xx}/${f.other}) | ${r.handoffs.ok}/${r.handoffMs.n + r.handoffs['rolled-back'] + r.handoffs.refused} | ${r.handoffMs.p50.toFixed(0)} ms | ${r.handoffMs.max.toFixed(0)} ms | ${r.bareStartMs.p50.toFixed(0)} ms | ${r.ratio.toFixed(2)}× |`,
-    );
-  }
-  return rows.join('\n');
+  return markdownTable(
+    [['mode', 'l'], ['requests', 'r'], [FAILED_COLUMN, 'l'], ['handoffs ok', 'r'], ['handoff p50', 'r'], ['handoff max', 'r'], ['bare start-to-listen p50', 'r'], ['ratio', 'r']],
+    results.map((r) => [
+      r.mode,
+      r.requests,
+      failedCell(r),
+      `${r.handoffs.ok}/${r.handoffMs.n + r.handoffs['rolled-back'] + r.handoffs.refused}`,
+      `${r.handoffMs.p50.toFixed(0)} ms`,
+      `${r.handoffMs.max.toFixed(0)} ms`,
+      `${r.bareStartMs.p50.toFixed(0)} ms`,
+      `${r.ratio.toFixed(2)}×`,
+    ]),
+  );
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
-  const arg = (name, dflt) => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? process.argv[i + 1] : dflt;
-  };
+  const arg = cliArg;
   const quick = process.argv.includes('--quick');
   const seconds = Number(arg('--seconds', quick ? '4' : '12'));
   const handoffs = Number(arg('--handoffs', quick ? '5' : '20'));

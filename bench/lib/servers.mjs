@@ -13,6 +13,28 @@ import { setTimeout as delay } from 'node:timers/promises';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** examples/hello.js and bin/forkover.js; snapshotBuild() points them at a private copy. */
 export const paths = { hello: path.join(ROOT, 'examples/hello.js'), cli: path.join(ROOT, 'bin/forkover.js') };
+
+/**
+ * A Markdown table. `columns`: [title, 'l' | 'r'] pairs (left- or right-aligned);
+ * `rows`: arrays of cells in the same order.
+ */
+export function markdownTable(columns, rows) {
+  const line = (cells) => `| ${cells.join(' | ')} |`;
+  return [line(columns.map(([t]) => t)), line(columns.map(([, a]) => (a === 'r' ? '---:' : '---'))), ...rows.map(line)].join('\n');
+}
+
+/** The load client's failures as one cell: "total (refused/reset/timeout/non-2xx/other)". */
+export const FAILED_COLUMN = 'failed (refused/reset/timeout/non-2xx/other)';
+export function failedCell(r) {
+  const f = r.failures;
+  return `${r.failed} (${f.refused}/${f.reset}/${f.timeout}/${f.non2xx}/${f.other})`;
+}
+
+/** The value after `--name` on this process's command line, or `dflt`. */
+export function cliArg(name, dflt) {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : dflt;
+}
 const PLAIN = path.join(ROOT, 'bench/servers/plain.mjs');
 const SHARED = path.join(ROOT, 'bench/servers/shared.mjs');
 const PM2_APP = path.join(ROOT, 'bench/servers/pm2-app.cjs');
@@ -223,6 +245,8 @@ export async function startForkover(host, { workers = 1, extra = [] } = {}) {
     pidfile,
     logfile,
     launcherMs,
+    /** `forkover reload`: synchronous, exits 0 once the new generation serves. */
+    reload: () => run(process.execPath, [paths.cli, 'reload', '-p', pidfile, '--timeout', '30']),
     stop: async () => {
       const s = await run(process.execPath, [paths.cli, 'stop', '-p', pidfile, '--timeout', '10']);
       if (s.code !== 0) throw new Error(`forkover stop exited ${s.code}: ${s.stderr}`);
@@ -283,6 +307,8 @@ export function pm2Home() {
         pids: [...seen],
         // PM2's master (its God daemon) accepts every connection and passes it on.
         cpuPids: [...seen, ...(god ? [god] : [])],
+        /** `pm2 reload`: PM2's zero-downtime reload of the cluster, one instance at a time. */
+        reload: () => pm2(['reload', name]),
         stop: async () => {
           const d = await pm2(['delete', name]);
           if (d.code !== 0) throw new Error(`pm2 delete exited ${d.code}: ${d.stderr}`);
