@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startLoad } from './lib/client.mjs';
-import { FAILED_COLUMN, cliArg, failedCell, freshLoopback, killAll, logTail, machine, markdownTable, median, readPidfile, reexecUnderSubreaper, requireTools, snapshotBuild, startForkover, startPlain } from './lib/servers.mjs';
+import { FAILED_COLUMN, cliArg, failedCell, freshLoopback, killAll, logTail, machine, markdownTable, median, readPidfile, reexecUnderSubreaper, requireTools, snapshotBuild, spreadOver, startForkover, startPlain } from './lib/servers.mjs';
 
 /** Run both modes; resolves with one result per mode. */
 export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, log = (s) => process.stderr.write(`${s}\n`) } = {}) {
@@ -30,11 +30,7 @@ export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, l
     const latencies = [];
     const bare = [];
     const outcomes = { ok: 0, 'rolled-back': 0, refused: 0, ignored: 0 };
-    const t0 = Date.now();
-    const slot = (seconds * 1000) / (handoffs + 1);
-    for (let i = 0; i < handoffs; i++) {
-      const due = t0 + slot * (i + 1);
-      if (Date.now() < due) await delay(due - Date.now());
+    await spreadOver(seconds * 1000, handoffs, async (i) => {
       const old = readPidfile(d.pidfile);
       const metaBefore = JSON.parse(fs.readFileSync(`${d.pidfile}.meta`, 'utf8')).handoffSeq;
       const s0 = performance.now();
@@ -68,9 +64,7 @@ export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, l
       const p = await startPlain(host);
       bare.push(p.startMs);
       await p.stop();
-    }
-    const remaining = t0 + seconds * 1000 - Date.now();
-    if (remaining > 0) await delay(remaining);
+    });
     const stats = await load.stop();
     await d.stop();
     const r = {
@@ -114,11 +108,10 @@ export function handoffTable(results) {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
-  const arg = cliArg;
   const quick = process.argv.includes('--quick');
-  const seconds = Number(arg('--seconds', quick ? '4' : '12'));
-  const handoffs = Number(arg('--handoffs', quick ? '5' : '20'));
-  const workers = Number(arg('--workers', '1'));
+  const seconds = Number(cliArg('--seconds', quick ? '4' : '12'));
+  const handoffs = Number(cliArg('--handoffs', quick ? '5' : '20'));
+  const workers = Number(cliArg('--workers', '1'));
   if (!(seconds > 0 && seconds <= 120) || !(Number.isInteger(handoffs) && handoffs > 0 && handoffs <= 500) || !(Number.isInteger(workers) && workers >= 1 && workers <= 16)) {
     process.stderr.write('usage: node bench/handoff.mjs [--seconds 1-120] [--handoffs 1-500] [--workers 1-16] [--quick] [--json FILE]\n');
     process.exit(2);
@@ -131,7 +124,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(im
     process.stderr.write(`bench/handoff: ${seconds} s per mode, ${handoffs} handoffs each, --workers ${workers}${quick ? ' (--quick)' : ''}; ${m.nproc} CPUs, node ${m.node}, load average ${m.loadavg}\n`);
     const results = await handoffBench({ seconds, handoffs, workers });
     process.stdout.write(`${handoffTable(results)}\n`);
-    const out = arg('--json', path.join(path.dirname(new URL(import.meta.url).pathname), 'results', 'handoff.json'));
+    const out = cliArg('--json', path.join(path.dirname(new URL(import.meta.url).pathname), 'results', 'handoff.json'));
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, `${JSON.stringify({ machine: m, seconds, handoffs, workers, quick, results }, null, 2)}\n`);
     process.stderr.write(`wrote ${out}\n`);

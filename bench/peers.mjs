@@ -36,19 +36,20 @@ import {
   markdownTable,
   median,
   pm2Home,
+  readPidfile,
   reexecUnderSubreaper,
   requireTools,
   run,
   snapshotBuild,
+  spreadOver,
   startForkover,
   tmpdir,
   track,
 } from './lib/servers.mjs';
 
-const arg = cliArg;
 const quick = process.argv.includes('--quick');
-const seconds = Number(arg('--seconds', quick ? '4' : '12'));
-const reloads = Number(arg('--reloads', quick ? '3' : '10'));
+const seconds = Number(cliArg('--seconds', quick ? '4' : '12'));
+const reloads = Number(cliArg('--reloads', quick ? '3' : '10'));
 const say = (s) => process.stderr.write(`${s}\n`);
 const NAUGHT = path.join(ROOT, 'node_modules/naught/lib/main.js');
 const NAUGHT_APP = path.join(ROOT, 'bench/servers/naught-app.cjs');
@@ -58,11 +59,7 @@ async function underLoad(tool, server, keepAlive) {
   const load = startLoad({ host: server.host, port: server.port, concurrency: 32, keepAlive, maxMs: seconds * 1000 + 120_000 });
   const times = [];
   let failedReloads = 0;
-  const t0 = Date.now();
-  const slot = (seconds * 1000) / (reloads + 1);
-  for (let i = 0; i < reloads; i++) {
-    const due = t0 + slot * (i + 1);
-    if (Date.now() < due) await delay(due - Date.now());
+  await spreadOver(seconds * 1000, reloads, async (i) => {
     const s0 = performance.now();
     const r = await server.reload();
     times.push(performance.now() - s0);
@@ -70,9 +67,7 @@ async function underLoad(tool, server, keepAlive) {
       failedReloads++;
       say(`  ${tool}: reload ${i + 1} exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ')}`);
     }
-  }
-  const remaining = t0 + seconds * 1000 - Date.now();
-  if (remaining > 0) await delay(remaining);
+  });
   const stats = await load.stop();
   return {
     tool,
@@ -105,12 +100,12 @@ async function naught() {
     );
     if (!answered) await delay(100);
   }
-  const pidText = fs.existsSync(path.join(dir, 'naught.pid')) ? fs.readFileSync(path.join(dir, 'naught.pid'), 'utf8').trim() : '';
-  if (/^\d+$/.test(pidText)) track(Number(pidText));
+  const pid = readPidfile(path.join(dir, 'naught.pid'));
+  if (pid !== undefined) track(pid);
   if (answered) {
     await run(process.execPath, [NAUGHT, 'stop', '--pid-file', path.join(dir, 'naught.pid'), path.join(dir, 'naught.ipc')], { cwd: dir });
   }
-  return { exitCode: r.code, answeredWithin10s: answered, pidFileWritten: pidText !== '', stdout: r.stdout.trim(), stderr: r.stderr.trim() };
+  return { exitCode: r.code, answeredWithin10s: answered, pidFileWritten: pid !== undefined, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
 }
 
 function table(results) {
@@ -161,7 +156,7 @@ try {
   const n = await naught();
   const naughtLine = `naught 1.6: \`naught start\` exited ${n.exitCode}; ${n.answeredWithin10s ? 'the server answered' : 'nothing answered within 10 s'}; pid file ${n.pidFileWritten ? 'written' : 'not written'}${n.stderr ? `; stderr: ${n.stderr.split('\n')[0]}` : ''}`;
   process.stdout.write(`${table(results)}\n\n${naughtLine}\n`);
-  const out = arg('--json', path.join(ROOT, 'bench', 'results', 'peers.json'));
+  const out = cliArg('--json', path.join(ROOT, 'bench', 'results', 'peers.json'));
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, `${JSON.stringify({ machine: m, seconds, reloads, quick, results, naught: n }, null, 2)}\n`);
   say(`wrote ${out}`);

@@ -30,6 +30,22 @@ export function failedCell(r) {
   return `${r.failed} (${f.refused}/${f.reset}/${f.timeout}/${f.non2xx}/${f.other})`;
 }
 
+/**
+ * Call `fn(i)` `n` times, spread evenly over `totalMs` (the i-th at (i + 1)/(n + 1) of
+ * it, each after the previous one finished), then wait out the rest of `totalMs`.
+ */
+export async function spreadOver(totalMs, n, fn) {
+  const t0 = Date.now();
+  const slot = totalMs / (n + 1);
+  for (let i = 0; i < n; i++) {
+    const due = t0 + slot * (i + 1);
+    if (Date.now() < due) await delay(due - Date.now());
+    await fn(i);
+  }
+  const remaining = t0 + totalMs - Date.now();
+  if (remaining > 0) await delay(remaining);
+}
+
 /** The value after `--name` on this process's command line, or `dflt`. */
 export function cliArg(name, dflt) {
   const i = process.argv.indexOf(name);
