@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // bench/handoff (issue 3 item 10): handoffs under load, in both load modes.
 //
-//   node bench/handoff.mjs [--seconds 12] [--handoffs 20] [--workers 1] [--quick] [--json FILE]
+//   node bench/handoff.mjs [--seconds 12] [--handoffs 20] [--workers 1] [--standby off|on|both] [--quick] [--json FILE]
+//
+// Each mode runs twice by default: the default cold start (the new generation is a new
+// Node process, started at the signal) and `--standby` (its Node was started ahead of the
+// signal and waits in its preload; src/standby.ts).
 //
 // For each mode (a new connection per request; keep-alive through Node's own Agent) it
 // daemonizes examples/hello.js on a fresh loopback address, runs the bounded Node client
@@ -19,13 +23,13 @@ import { startLoad } from './lib/client.mjs';
 import { FAILED_COLUMN, cliArg, failedCell, freshLoopback, killAll, logTail, machine, markdownTable, median, readPidfile, reexecUnderSubreaper, requireTools, snapshotBuild, spreadOver, startForkover, startPlain } from './lib/servers.mjs';
 
 /** Run both modes; resolves with one result per mode. */
-export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, log = (s) => process.stderr.write(`${s}\n`) } = {}) {
+export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, standby = false, log = (s) => process.stderr.write(`${s}\n`) } = {}) {
   const results = [];
   for (const keepAlive of [false, true]) {
     const mode = keepAlive ? 'keep-alive' : 'new connection per request';
     const host = freshLoopback();
     // Each handoff leaves a draining generation; allow enough of them for the pace here.
-    const d = await startForkover(host, { workers, extra: ['--max-draining', '64', '--drain-timeout', '10'] });
+    const d = await startForkover(host, { workers, extra: ['--max-draining', '64', '--drain-timeout', '10', ...(standby ? ['--standby'] : [])] });
     const load = startLoad({ host, port: d.port, concurrency: 32, keepAlive, maxMs: seconds * 1000 + 60_000 });
     const latencies = [];
     const bare = [];
@@ -69,6 +73,7 @@ export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, l
     await d.stop();
     const r = {
       mode,
+      start: standby ? '--standby' : 'cold',
       workers,
       seconds: Math.round(stats.elapsedMs / 100) / 10,
       requests: stats.requests,
@@ -83,7 +88,7 @@ export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, l
     r.ratio = r.handoffMs.p50 / r.bareStartMs.p50;
     results.push(r);
     log(
-      `  ${mode}: ${r.requests} requests, ${r.failed} failed (${Object.entries(r.failures).map(([k, v]) => `${k} ${v}`).join(', ')}); ` +
+      `  ${mode}, ${r.start}: ${r.requests} requests, ${r.failed} failed (${Object.entries(r.failures).map(([k, v]) => `${k} ${v}`).join(', ')}); ` +
         `${outcomes.ok}/${handoffs} handoffs ok, p50 ${r.handoffMs.p50.toFixed(0)} ms, max ${r.handoffMs.max.toFixed(0)} ms; ` +
         `bare start-to-listen p50 ${r.bareStartMs.p50.toFixed(0)} ms (ratio ${r.ratio.toFixed(2)})`,
     );
@@ -93,9 +98,10 @@ export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, l
 
 export function handoffTable(results) {
   return markdownTable(
-    [['mode', 'l'], ['requests', 'r'], [FAILED_COLUMN, 'l'], ['handoffs ok', 'r'], ['handoff p50', 'r'], ['handoff max', 'r'], ['bare start-to-listen p50', 'r'], ['ratio', 'r']],
+    [['mode', 'l'], ['new generation', 'l'], ['requests', 'r'], [FAILED_COLUMN, 'l'], ['handoffs ok', 'r'], ['handoff p50', 'r'], ['handoff max', 'r'], ['bare start-to-listen p50', 'r'], ['ratio', 'r']],
     results.map((r) => [
       r.mode,
+      r.start === 'cold' ? 'cold start (default)' : 'from a `--standby`',
       r.requests,
       failedCell(r),
       `${r.handoffs.ok}/${r.handoffMs.n + r.handoffs['rolled-back'] + r.handoffs.refused}`,
@@ -112,8 +118,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(im
   const seconds = Number(cliArg('--seconds', quick ? '4' : '12'));
   const handoffs = Number(cliArg('--handoffs', quick ? '5' : '20'));
   const workers = Number(cliArg('--workers', '1'));
-  if (!(seconds > 0 && seconds <= 120) || !(Number.isInteger(handoffs) && handoffs > 0 && handoffs <= 500) || !(Number.isInteger(workers) && workers >= 1 && workers <= 16)) {
-    process.stderr.write('usage: node bench/handoff.mjs [--seconds 1-120] [--handoffs 1-500] [--workers 1-16] [--quick] [--json FILE]\n');
+  const standby = cliArg('--standby', 'both');
+  if (!['off', 'on', 'both'].includes(standby) || !(seconds > 0 && seconds <= 120) || !(Number.isInteger(handoffs) && handoffs > 0 && handoffs <= 500) || !(Number.isInteger(workers) && workers >= 1 && workers <= 16)) {
+    process.stderr.write('usage: node bench/handoff.mjs [--seconds 1-120] [--handoffs 1-500] [--workers 1-16] [--standby off|on|both] [--quick] [--json FILE]\n');
     process.exit(2);
   }
   try {
@@ -122,11 +129,12 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(im
     snapshotBuild();
     const m = machine();
     process.stderr.write(`bench/handoff: ${seconds} s per mode, ${handoffs} handoffs each, --workers ${workers}${quick ? ' (--quick)' : ''}; ${m.nproc} CPUs, node ${m.node}, load average ${m.loadavg}\n`);
-    const results = await handoffBench({ seconds, handoffs, workers });
+    const results = [];
+    for (const sb of standby === 'both' ? [false, true] : [standby === 'on']) results.push(...(await handoffBench({ seconds, handoffs, workers, standby: sb })));
     process.stdout.write(`${handoffTable(results)}\n`);
     const out = cliArg('--json', path.join(path.dirname(new URL(import.meta.url).pathname), 'results', 'handoff.json'));
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, `${JSON.stringify({ machine: m, seconds, handoffs, workers, quick, results }, null, 2)}\n`);
+    fs.writeFileSync(out, `${JSON.stringify({ machine: m, seconds, handoffs, workers, standby, quick, results }, null, 2)}\n`);
     process.stderr.write(`wrote ${out}\n`);
     process.exitCode = results.some((r) => r.failed > 0) ? 1 : 0;
   } catch (err) {

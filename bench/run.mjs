@@ -13,9 +13,10 @@
 //  - failures under load, by kind, from the Node client (bench/lib/client.mjs), one short
 //    run per server and mode (wrk's socket errors are printed too, but cannot tell a
 //    reset from a refusal);
-//  - handoff latency p50 and max under load vs bare start-to-listen (bench/handoff.mjs);
+//  - handoff latency p50 and max under load vs bare start-to-listen (bench/handoff.mjs),
+//    with the default cold start and with --standby;
 //  - launcher overhead: `--daemon` start until the launcher exits, vs bare start-to-listen;
-//  - RSS of an idle forkover daemon vs an idle plain server;
+//  - RSS of an idle forkover daemon vs an idle plain server, and what a --standby holds;
 //  - fd count and RSS of the serving generation across 1,000 handoffs (--quick: 50).
 //
 // It reruns itself under `tini -s` (a subreaper): every replaced generation is
@@ -154,6 +155,33 @@ async function idleRss() {
   return { plainKiB: median(plain), forkoverKiB: median(fo), overheadMiB: (median(fo) - median(plain)) / 1024, samples: { plain, fo } };
 }
 
+/**
+ * What `--standby` costs: the RSS of the Node process a generation keeps waiting for the
+ * next handoff, once it has settled (no CPU used over 200 ms, within 10 s).
+ */
+async function standbyRss() {
+  const samples = [];
+  for (let i = 0; i < cfg.rssPairs; i++) {
+    const f = await startForkover(freshLoopback(), { workers: 1, extra: ['--standby'] });
+    const deadline = Date.now() + 10_000;
+    let pid;
+    while (pid === undefined && Date.now() < deadline) {
+      pid = /standby PID (\d+) started/.exec(fs.readFileSync(f.logfile, 'utf8'))?.[1];
+      if (pid === undefined) await delay(20);
+    }
+    if (pid === undefined) throw new Error(`no standby in ${f.logfile} within 10 s:\n${logTail(f.logfile)}`);
+    for (let before = -1; Date.now() < deadline; ) {
+      const now = cpuMicros([Number(pid)]);
+      if (now === before) break;
+      before = now;
+      await delay(200);
+    }
+    samples.push(rssKiB(Number(pid)));
+    await f.stop();
+  }
+  return { standbyKiB: median(samples), samples };
+}
+
 // ---------------------------------------------------------------- 1,000 handoffs
 async function manyHandoffs(n) {
   const host = freshLoopback();
@@ -229,7 +257,7 @@ function countTitled(title) {
 }
 
 // ---------------------------------------------------------------- report
-function report(m, tp, ho, la, rss, leak) {
+function report(m, tp, ho, la, rss, sbRss, leak) {
   const rows = [];
   const row = (measure, value, baseline, ratio, target, pass) => rows.push({ measure, value, baseline, ratio, target, pass });
   const r = (a, b) => a / b;
@@ -248,7 +276,7 @@ function report(m, tp, ho, la, rss, leak) {
     row(`throughput, 2 workers vs PM2, ${name}`, fmt(t.fo2.median), `PM2 cluster ×2 ${fmt(t.pm2.median)}`, p, `≥ ${want}×`, p >= want);
   }
   for (const h of ho) {
-    row(`handoff p50 under load, ${h.mode} (max ${h.handoffMs.max.toFixed(0)} ms)`, `${h.handoffMs.p50.toFixed(0)} ms`, `bare start-to-listen ${h.bareStartMs.p50.toFixed(0)} ms`, h.ratio, '≤ 1.3×', h.ratio <= 1.3);
+    row(`handoff p50 under load, ${h.mode}, ${h.start === 'cold' ? 'cold start (default)' : 'from a --standby'} (max ${h.handoffMs.max.toFixed(0)} ms)`, `${h.handoffMs.p50.toFixed(0)} ms`, `bare start-to-listen ${h.bareStartMs.p50.toFixed(0)} ms`, h.ratio, '≤ 1.3×', h.ratio <= 1.3);
   }
   const lr = la.launcherMs / la.bareStartMs;
   row('launcher: --daemon start to launcher exit', `${la.launcherMs.toFixed(0)} ms`, `bare start-to-listen ${la.bareStartMs.toFixed(0)} ms`, lr, '≤ 1.5×', lr <= 1.5);
@@ -269,6 +297,8 @@ function report(m, tp, ho, la, rss, leak) {
     '| measure | forkover | baseline (same run) | ratio | target | result |',
     '|---|---:|---:|---:|---|---|',
     ...rows.map((x) => `| ${x.measure} | ${x.value} | ${x.baseline} | ${x.ratioText ?? `${x.ratio.toFixed(2)}×`} | ${x.target} | ${x.pass ? 'PASS' : 'FAIL'} |`),
+    '',
+    `What --standby costs: its waiting Node process holds ${(sbRss.standbyKiB / 1024).toFixed(1)} MiB RSS (median of ${sbRss.samples.length}), on top of the daemon's.`,
     '',
     'Every server: median req/s, CPU time per request of all its processes (PM2\'s master included), and failures from the Node client run:',
     '',
@@ -302,7 +332,8 @@ async function main() {
     await pm2.kill();
   }
   say('handoffs under load:');
-  const ho = await handoffBench({ seconds: cfg.handoffSeconds, handoffs: cfg.handoffs, workers: 1, log: say });
+  const ho = [];
+  for (const standby of [false, true]) ho.push(...(await handoffBench({ seconds: cfg.handoffSeconds, handoffs: cfg.handoffs, workers: 1, standby, log: say })));
   say('launcher overhead:');
   const la = await launcher();
   say(
@@ -312,13 +343,15 @@ async function main() {
   say('idle RSS:');
   const rss = await idleRss();
   say(`  forkover ${(rss.forkoverKiB / 1024).toFixed(1)} MiB, plain ${(rss.plainKiB / 1024).toFixed(1)} MiB`);
+  const sbRss = await standbyRss();
+  say(`  a --standby's waiting process: ${(sbRss.standbyKiB / 1024).toFixed(1)} MiB`);
   say(`${cfg.leakHandoffs} handoffs in a row:`);
   const leak = await manyHandoffs(cfg.leakHandoffs);
-  const { text, rows } = report(m, tp, ho, la, rss, leak);
+  const { text, rows } = report(m, tp, ho, la, rss, sbRss, leak);
   process.stdout.write(`${text}\n`);
   const dir = path.join(ROOT, 'bench/results');
   fs.mkdirSync(dir, { recursive: true });
-  const doc = { machine: m, quick, config: cfg, targets: rows, throughput: tp, handoff: ho, launcher: la, idleRss: rss, manyHandoffs: leak, table: text };
+  const doc = { machine: m, quick, config: cfg, targets: rows, throughput: tp, handoff: ho, launcher: la, idleRss: rss, standbyRss: sbRss, manyHandoffs: leak, table: text };
   const file = path.join(dir, `suite-${m.date.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
   fs.writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
   fs.writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(doc, null, 2)}\n`);

@@ -52,6 +52,7 @@ import type { Supervisor } from './systemd/supervisor.js';
 import { planAdoption } from './systemd/activation.js';
 import type { HealthCheck } from './systemd/watchdog.js';
 import type { WorkerSet } from './workers.js';
+import type { LaunchSpec, Standby } from './handoff.js';
 import type { SuccessorResult } from './handoff.js';
 
 /** Variables that mean systemd is talking to us (notify socket, watchdog): load the supervisor. */
@@ -101,6 +102,8 @@ export class Daemon {
   private readonly startedAt = new Date();
   private identity: Identity;
   private handoff: HandoffRecord | undefined;
+  /** `--standby`: the next generation's Node, started and waiting (handoff.ts). */
+  private standby: Standby | undefined;
   /** The leader's workers (`--workers N`, N > 1), once started. */
   private workers: WorkerSet | undefined;
   /** Workers a handoff's new leader started in init(), before the app loaded. */
@@ -401,9 +404,53 @@ export class Daemon {
    */
   private prefetchHandoff(): void {
     const timer = setTimeout(() => {
-      import('./handoff.js').catch(() => {});
+      import('./handoff.js').then(
+        () => void this.armStandby(),
+        () => {},
+      );
     }, 0);
     timer.unref();
+  }
+
+  /**
+   * `--standby`: start the next generation's Node now, so that a handoff skips Node's
+   * own start (handoff.ts, standby.ts). Runs once this generation is ready and again
+   * after a rolled-back handoff. A standby that fails to start or dies is logged; the
+   * next handoff then starts cold.
+   */
+  private async armStandby(): Promise<void> {
+    if (!this.settings.standby || this.standby !== undefined || this.phase !== 'ready' || process.pid === 1) return;
+    let r: Standby | { reason: string };
+    try {
+      const { Standby } = await import('./handoff.js');
+      r = await Standby.spawn(this.launchSpec(), (how) => {
+        const waiting = this.standby;
+        if (waiting === undefined || waiting !== r) return; // used or discarded: not news
+        this.standby = undefined;
+        log(`standby PID ${waiting.pid} ${how} while waiting; the next handoff starts cold`);
+      });
+    } catch (err) {
+      r = { reason: describe(err) };
+    }
+    if ('reason' in r) {
+      log(`cannot start a standby: ${r.reason}; the next handoff starts cold`);
+      return;
+    }
+    if (this.phase !== 'ready' || this.standby !== undefined) {
+      r.discard(); // stopping or handing over meanwhile, or another one won
+      return;
+    }
+    this.standby = r;
+    log(`standby PID ${r.pid} started for the next handoff`);
+  }
+
+  /** What every process of the next generation is started with. */
+  private launchSpec(): LaunchSpec {
+    return {
+      listeners: this.used.map((l) => ({ name: l.name, fd: l.fd! })),
+      logfile: this.settings.logfile,
+      keepNotify: this.systemd !== undefined, // R1.6: notify mode only
+    };
   }
 
   /**
@@ -557,19 +604,19 @@ export class Daemon {
             reason: `cannot load forkover's handoff code (${describe(loaded.err).split('\n')[0]}); if forkover was replaced on disk after this generation started, restart the service`,
           }
         : await loaded.mod.startSuccessor({
-            listeners: this.used.map((l) => ({ name: l.name, fd: l.fd! })),
-            logfile: this.settings.logfile,
+            ...this.launchSpec(),
+            standby: this.takeStandby(),
             env: {
               [ENV.ROLE]: 'child',
               [ENV.CWD]: this.settings.cwd,
               [ENV.HANDOFF]: JSON.stringify(record),
               ...(this.systemd?.successorEnv() ?? {}),
             },
-            keepNotify: this.systemd !== undefined, // R1.6: notify mode only
             timeoutMs: this.settings.upgradeTimeoutMs,
             signal: this.upgradeAbort.signal,
           });
     this.upgradeAbort = undefined;
+    if (result.standby !== undefined) log(`handoff ${seq}: ${result.standby}`);
     if (!result.ok) {
       this.handoffSeq = seq;
       this.recordOutcome({ outcome: 'rolled-back', reason: result.reason, newPid: result.pid ?? null, durationMs: Date.now() - startedAt });
@@ -577,6 +624,7 @@ export class Daemon {
       if (this.phase === 'upgrading') this.phase = 'ready';
       this.systemd?.rolledBack(`handoff ${seq} rolled back: ${result.reason}`);
       if (this.stopRequests > 0) void this.stop();
+      else void this.armStandby();
       return { outcome: 'rolled-back', reason: result.reason };
     }
     const durationMs = Date.now() - startedAt;
@@ -644,7 +692,15 @@ export class Daemon {
     await this.drainAndExit('stop', 0);
   }
 
+  /** The standby, now out of our hands: a handoff uses it or discards it. */
+  private takeStandby(): Standby | undefined {
+    const sb = this.standby;
+    this.standby = undefined;
+    return sb;
+  }
+
   private async drainAndExit(reason: 'stop' | 'handoff', code: number): Promise<void> {
+    this.takeStandby()?.discard();
     const deadline = Date.now() + this.settings.drainTimeoutMs;
     // A ref'd timer holds the process until the deadline, so a drain hook that is still
     // working keeps it alive even when nothing else does; hooks get no longer than that.

@@ -36,6 +36,8 @@ export interface ForkoverOptions {
   maxDraining?: number;
   /** `--workers <n>`: processes per generation, all accepting on the same sockets. Default {@link DEFAULT_WORKERS}. */
   workers?: number;
+  /** `--standby`: keep the next generation's Node started and waiting, so a handoff skips Node's own start; costs one idle Node process. Default: off. */
+  standby?: boolean;
   /** `--user <name|uid>`: drop root privileges to this user once every listener is bound (contracts R1.10, R10.4). */
   user?: string;
   /** `--group <name|gid>`: with `user`, the primary group (default: the user's own). */
@@ -54,6 +56,8 @@ export interface Settings {
   maxDraining: number;
   /** Processes per generation: the leader (named in the pidfile) and `workers - 1` more. */
   workers: number;
+  /** `--standby`: a handoff uses a Node process started ahead of it (handoff.ts). */
+  standby: boolean;
   /** `--user`: who the daemon runs as after binding (privileges.ts). */
   user: string | undefined;
   /** `--group`: its primary group; only with `user`. */
@@ -115,6 +119,7 @@ export function addForkoverOptions(program: Command): Command {
         .default(DEFAULT_WORKERS)
         .argParser(count('--workers')),
     )
+    .addOption(new Option('--standby', "keep the next generation's Node started and waiting: faster handoffs for one idle process's memory"))
     .addOption(new Option('--user <user>', 'as root: bind the listeners, then run as this user (initgroups, setgid, setuid) before ready'))
     .addOption(new Option('--group <group>', "with --user: run with this primary group (default: the user's)"));
   return program;
@@ -132,6 +137,11 @@ function checkPositive(value: unknown, flag: string, fallback: number, integer =
     throw new ForkoverError('BAD_OPTION', `${flag} must be a ${integer ? 'whole number' : 'number of seconds'} greater than 0, not ${JSON.stringify(value)}`, { flag });
   }
   return n;
+}
+
+function flag(value: unknown, name: string): boolean {
+  if (value === undefined || typeof value === 'boolean') return value === true;
+  throw new ForkoverError('BAD_OPTION', `${name} is on or off (true or false), not ${JSON.stringify(value)}`, { flag: name });
 }
 
 /** A user or group name, or a numeric id; the lookup happens in privileges.ts. */
@@ -177,6 +187,7 @@ export function resolveSettings(opts: ForkoverOptions, cwd: string, script: stri
     upgradeTimeoutMs: checkPositive(opts.upgradeTimeout, '--upgrade-timeout', DEFAULT_UPGRADE_TIMEOUT_S) * 1000,
     maxDraining: checkPositive(opts.maxDraining, '--max-draining', DEFAULT_MAX_DRAINING, true),
     workers: checkPositive(opts.workers, '--workers', DEFAULT_WORKERS, true),
+    standby: flag(opts.standby, '--standby'),
     user: account(opts.user, '--user'),
     group: account(opts.group, '--group'),
     cwd,

@@ -15,6 +15,7 @@ export const ENV = {
   CLOSE_FDS: 'FORKOVER_CLOSE_FDS', // stray fds inherited by accident, to close at start
   CWD: 'FORKOVER_CWD', // the directory the user launched from; relative paths resolve here
   HANDOFF: 'FORKOVER_HANDOFF', // JSON: what the parent knows about this handoff
+  STANDBY_FD: 'FORKOVER_STANDBY_FD', // a standby's go channel (standby.ts, which spells it out: it imports nothing)
 } as const;
 
 /** Variables no child may inherit from us (contracts R1.6). */

@@ -23,9 +23,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { ForkoverError } from '../errors.js';
+import { packageRoot } from '../root.js';
 
 export type NotifyTransportName = 'native' | 'systemd-notify';
 
@@ -40,19 +40,6 @@ interface NativeNotify {
 }
 
 let nativeCache: { mod?: NativeNotify; error?: string } | undefined;
-
-/**
- * forkover's own directory: the nearest one up from this module that holds binding.gyp
- * (shipped in the package). This code runs from src/systemd/ under the tests and from a
- * bundle chunk in dist/ (scripts/bundle.mjs), so no fixed relative path fits both.
- */
-function packageRoot(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  for (let dir = here; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'binding.gyp'))) return dir;
-    if (path.dirname(dir) === dir) return path.resolve(here, '..', '..');
-  }
-}
 
 /** Load the addon once; its absence is remembered with the reason. */
 export function loadNative(): { mod?: NativeNotify; error?: string } {

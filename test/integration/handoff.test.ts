@@ -405,11 +405,12 @@ describe('rollback (R2.4, R3.4)', () => {
 
 describe('no failed requests (R3.3, R3.4)', () => {
   test.each([
-    ['keep-alive', true],
-    ['new connection per request', false],
-  ])('%s: 20 handoffs under load, 0 failures, and the pidfile always names a live generation', async (_mode, keepAlive) => {
+    ['keep-alive', true, []],
+    ['new connection per request', false, []],
+    ['keep-alive, --standby', true, ['--standby']],
+  ])('%s: 20 handoffs under load, 0 failures, and the pidfile always names a live generation', async (_mode, keepAlive, flags) => {
     const dir = tmpdir();
-    const d = await startDaemon(dir);
+    const d = await startDaemon(dir, flags);
     const l = load(d.port, { concurrency: 16, keepAlive, maxMs: 90_000 });
     // Poll the pidfile as fast as the event loop allows during all handoffs (R3.3).
     const violations: string[] = [];
@@ -449,6 +450,117 @@ describe('no failed requests (R3.3, R3.4)', () => {
     expect(violations).toEqual([]);
     expect(reads).toBeGreaterThan(1000);
   }, 120_000);
+});
+
+describe('--standby: the next generation started ahead of the handoff', () => {
+  /** Wait for the log line of `owner`'s standby, number `n` in the log (1-based), and return its PID. */
+  async function standbyOf(logfile: string, owner: number, n = 1): Promise<number> {
+    const re = new RegExp(`forkover\\[${owner}\\]: standby PID (\\d+) started for the next handoff`, 'g');
+    const pid = await waitUntil(
+      () => [...fs.readFileSync(logfile, 'utf8').matchAll(re)][n - 1]?.[1],
+      15_000,
+      () => `standby ${n} of PID ${owner} in ${logfile}:\n${fs.readFileSync(logfile, 'utf8')}`,
+    );
+    track(Number(pid));
+    return Number(pid);
+  }
+
+  async function info(port: number) {
+    return JSON.parse((await get(port, '/info')).body) as { pid: number; argv: string[]; execArgv: string[]; cwd: string; forkoverEnv: string[]; fds: number };
+  }
+
+  test('a handoff uses the waiting process, which runs the app exactly as a cold start would', async () => {
+    const dir = tmpdir();
+    const d = await startDaemon(dir, ['--standby'], APP);
+    const cold = await info(d.port);
+    let gen = d.pid;
+    for (let i = 0; i < 3; i++) {
+      const sb = await standbyOf(d.logfile, gen);
+      expect(childrenOf(gen)).toContain(sb);
+      const r = await cli(['reload', '-p', d.pidfile]);
+      expect(r.code).toBe(0);
+      expect(readPid(d.pidfile)).toBe(sb);
+      expect(fs.readFileSync(d.logfile, 'utf8')).toContain(`forkover[${gen}]: handoff ${i + 1}: used standby PID ${sb}`);
+      gen = sb;
+      // Same command line as the first generation (our --import is gone from execArgv,
+      // so the app's fork() and the next handoff do not inherit it), same cwd, none of
+      // forkover's variables left, no fd more (the go channel is closed).
+      const now = await info(d.port);
+      expect(now.pid).toBe(sb);
+      expect(now.argv).toEqual(cold.argv);
+      expect(now.execArgv).toEqual(cold.execArgv);
+      expect(now.cwd).toBe('/');
+      expect(now.forkoverEnv).toEqual([]);
+      expect(now.fds).toBeLessThanOrEqual(cold.fds);
+      expect(fs.readlinkSync(`/proc/${sb}/fd/1`)).toBe(d.logfile);
+    }
+  });
+
+  test('a rotated log or a dead standby: the handoff starts cold and succeeds', async () => {
+    const dir = tmpdir();
+    const d = await startDaemon(dir, ['--standby'], APP);
+    const sb1 = await standbyOf(d.logfile, d.pid);
+    // Rotated (R8.2a): the standby holds the old file open; only a cold start opens the new one.
+    fs.renameSync(d.logfile, `${d.logfile}.1`);
+    const r = await cli(['reload', '-p', d.pidfile]);
+    expect(r.code).toBe(0);
+    const g2 = readPid(d.pidfile)!;
+    track(g2);
+    expect(g2).not.toBe(sb1);
+    await waitUntil(() => !alive(sb1), 10_000, `discarded standby ${sb1} to exit`);
+    expect(fs.readFileSync(`${d.logfile}.1`, 'utf8')).toMatch(new RegExp(`discarded standby PID ${sb1}: ${d.logfile} was rotated or removed since it started`));
+    expect(fs.readlinkSync(`/proc/${g2}/fd/1`)).toBe(d.logfile);
+
+    // Killed while it waits: logged, and the next handoff starts cold.
+    const sb2 = await standbyOf(d.logfile, g2);
+    process.kill(sb2, 'SIGKILL');
+    await waitUntil(() => fs.readFileSync(d.logfile, 'utf8').includes(`standby PID ${sb2} was killed by SIGKILL while waiting; the next handoff starts cold`), 10_000, 'the standby\'s death in the log');
+    const r2 = await cli(['reload', '-p', d.pidfile]);
+    expect(r2.code).toBe(0);
+    const g3 = readPid(d.pidfile)!;
+    track(g3);
+    expect([g2, sb2]).not.toContain(g3);
+    expect((await get(d.port)).body).toBe(`hello from ${g3}\n`);
+  });
+
+  test('a new version that throws rolls back from a standby too; a fresh standby then serves the retry', async () => {
+    const dir = tmpdir();
+    const modeFile = path.join(dir, 'mode');
+    const d = await startDaemon(dir, ['--standby', '--mode-file', modeFile], APP);
+    const sb1 = await standbyOf(d.logfile, d.pid);
+    // The standby reads the mode file only once it is activated: the app has not loaded yet.
+    fs.writeFileSync(modeFile, 'throw');
+    const r = await cli(['reload', '-p', d.pidfile]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`rolled-back: new process ${sb1} failed to start (Error: fixture: boom before listening)`);
+    expect(readPid(d.pidfile)).toBe(d.pid);
+    expect((await get(d.port)).body).toBe(`hello from ${d.pid}\n`);
+    const sb2 = await standbyOf(d.logfile, d.pid, 2);
+    expect(sb2).not.toBe(sb1);
+    fs.writeFileSync(modeFile, 'ok');
+    const r2 = await cli(['reload', '-p', d.pidfile]);
+    expect(r2.code).toBe(0);
+    expect(readPid(d.pidfile)).toBe(sb2);
+  });
+
+  test('standby: "yes" from code is refused with the fix, before anything starts', async () => {
+    const dir = tmpdir();
+    const script = path.join(dir, 'bad.mjs');
+    fs.writeFileSync(script, `import { forkover } from ${JSON.stringify(path.join(ROOT, 'dist/index.js'))};\nawait forkover({ standby: 'yes' });\n`);
+    const r = await node(script, [], { cwd: dir });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('--standby is on or off (true or false), not "yes"');
+  });
+
+  test('stop ends the waiting standby with the daemon: nothing is left running', async () => {
+    const dir = tmpdir();
+    const d = await startDaemon(dir, ['--standby'], APP);
+    const sb = await standbyOf(d.logfile, d.pid);
+    const r = await cli(['stop', '-p', d.pidfile]);
+    expect(r.code).toBe(0);
+    await waitUntil(() => !alive(d.pid) && !alive(sb), 10_000, `daemon ${d.pid} and standby ${sb} to exit`);
+    expect(fs.existsSync(d.pidfile)).toBe(false);
+  });
 });
 
 describe('foreground handoff', () => {
