@@ -155,12 +155,20 @@ async function idleRss() {
   return { plainKiB: median(plain), forkoverKiB: median(fo), overheadMiB: (median(fo) - median(plain)) / 1024, samples: { plain, fo } };
 }
 
+/** Memory only this process holds (Private_Clean + Private_Dirty), in KiB: its RSS minus pages it shares, such as Node's own code. */
+function privateKiB(pid) {
+  const t = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  return ['Private_Clean', 'Private_Dirty'].reduce((n, k) => n + Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? NaN), 0);
+}
+
 /**
  * What `--standby` costs: the RSS of the Node process a generation keeps waiting for the
- * next handoff, once it has settled (no CPU used over 200 ms, within 10 s).
+ * next handoff, once it has settled (no CPU used over 200 ms, within 10 s), and the part
+ * of it no other process shares.
  */
 async function standbyRss() {
   const samples = [];
+  const own = [];
   for (let i = 0; i < cfg.rssPairs; i++) {
     const f = await startForkover(freshLoopback(), { workers: 1, extra: ['--standby'] });
     const deadline = Date.now() + 10_000;
@@ -177,9 +185,10 @@ async function standbyRss() {
       await delay(200);
     }
     samples.push(rssKiB(Number(pid)));
+    own.push(privateKiB(Number(pid)));
     await f.stop();
   }
-  return { standbyKiB: median(samples), samples };
+  return { standbyKiB: median(samples), privateKiB: median(own), samples, privateSamples: own };
 }
 
 // ---------------------------------------------------------------- 1,000 handoffs
@@ -298,7 +307,7 @@ function report(m, tp, ho, la, rss, sbRss, leak) {
     '|---|---:|---:|---:|---|---|',
     ...rows.map((x) => `| ${x.measure} | ${x.value} | ${x.baseline} | ${x.ratioText ?? `${x.ratio.toFixed(2)}×`} | ${x.target} | ${x.pass ? 'PASS' : 'FAIL'} |`),
     '',
-    `What --standby costs: its waiting Node process holds ${(sbRss.standbyKiB / 1024).toFixed(1)} MiB RSS (median of ${sbRss.samples.length}), on top of the daemon's.`,
+    `What --standby costs: its waiting Node process holds ${(sbRss.standbyKiB / 1024).toFixed(1)} MiB RSS, of which ${(sbRss.privateKiB / 1024).toFixed(1)} MiB are its own (the rest is Node's code, shared with the daemon); median of ${sbRss.samples.length}.`,
     '',
     'Every server: median req/s, CPU time per request of all its processes (PM2\'s master included), and failures from the Node client run:',
     '',
@@ -344,7 +353,7 @@ async function main() {
   const rss = await idleRss();
   say(`  forkover ${(rss.forkoverKiB / 1024).toFixed(1)} MiB, plain ${(rss.plainKiB / 1024).toFixed(1)} MiB`);
   const sbRss = await standbyRss();
-  say(`  a --standby's waiting process: ${(sbRss.standbyKiB / 1024).toFixed(1)} MiB`);
+  say(`  a --standby's waiting process: ${(sbRss.standbyKiB / 1024).toFixed(1)} MiB RSS, ${(sbRss.privateKiB / 1024).toFixed(1)} MiB its own`);
   say(`${cfg.leakHandoffs} handoffs in a row:`);
   const leak = await manyHandoffs(cfg.leakHandoffs);
   const { text, rows } = report(m, tp, ho, la, rss, sbRss, leak);
