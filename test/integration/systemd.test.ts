@@ -32,6 +32,8 @@ interface Unit {
   uid?: number;
   /** The sd_notify transport the service must report using (notify units). */
   transport?: 'native' | 'systemd-notify';
+  /** Started with --standby: a reload must use the waiting process. */
+  standby?: boolean;
 }
 
 /**
@@ -60,6 +62,7 @@ async function makeUnit(
   render: (spec: InitScriptSpec) => RenderedFile[] | Promise<RenderedFile[]>,
   extra: Partial<InitScriptSpec> = {},
   dropIn?: string,
+  appArgs: string[] = [],
 ): Promise<Unit> {
   const port = await freePort();
   const modeFile = `/run/fotest/${name}.mode`;
@@ -68,7 +71,7 @@ async function makeUnit(
     kind: 'systemd',
     name,
     pidfile: `/run/${name}/${name}.pid`,
-    command: ['/usr/bin/node', APP, '--port', String(port), '--host', '127.0.0.1', '--mode-file', modeFile],
+    command: ['/usr/bin/node', APP, '--port', String(port), '--host', '127.0.0.1', '--mode-file', modeFile, ...appArgs],
     forkoverBin: `${SRV}/bin/forkover.js`,
     ...extra,
   };
@@ -145,6 +148,7 @@ function lifecycle(label: string, setup: () => Promise<Unit>, start: (u: Unit) =
       expect(stats.pids).toEqual(new Set([String(before), String(after)]));
       expect((await c.show(u.service)).ActiveState).toBe('active');
       expect(await servedBy(u)).toBe(after);
+      if (u.standby) await pollUntil(async () => (await c.journal(u.service, 60)).includes(`used standby PID ${after}`), 10_000, () => `"used standby PID ${after}" in the journal`);
       console.log(`${label}: reload ${before} -> ${after} in ${reloadMs} ms; ${stats.ok} requests, ${stats.failed} failed`);
     });
 
@@ -203,6 +207,13 @@ lifecycle('Type=notify unit under User=nobody, NotifyAccess=main (R4.5, R10.4)',
   const u = await makeUnit('fonobody', viaCli('systemd-notify'), { kind: 'systemd-notify', user: 'nobody' });
   expect(fs.readFileSync(c.hostPath(`/run/systemd/system/${u.service}`), 'utf8')).toMatch(/^NotifyAccess=main$/m);
   return { ...u, uid: 65534, transport: 'native' as const };
+});
+
+// --standby under the strictest setting: the successor's Node was started by the
+// unprivileged generation before the reload, and its notifications must still count.
+lifecycle('Type=notify unit under User=nobody with --standby (R4.5)', async () => {
+  const u = await makeUnit('fostandby', viaCli('systemd-notify'), { kind: 'systemd-notify', user: 'nobody' }, undefined, ['--standby']);
+  return { ...u, uid: 65534, transport: 'native' as const, standby: true };
 });
 
 // The fallback transport (exec systemd-notify, no shell) as root: systemd-notify speaks
