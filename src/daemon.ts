@@ -52,8 +52,7 @@ import type { Supervisor } from './systemd/supervisor.js';
 import { planAdoption } from './systemd/activation.js';
 import type { HealthCheck } from './systemd/watchdog.js';
 import type { WorkerSet } from './workers.js';
-import type { LaunchSpec, Standby } from './handoff.js';
-import type { SuccessorResult } from './handoff.js';
+import type { LaunchSpec, Standby, SuccessorResult } from './handoff.js';
 
 /** Variables that mean systemd is talking to us (notify socket, watchdog): load the supervisor. */
 const SYSTEMD_ENV = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'FORKOVER_WATCHDOG_USEC', 'FORKOVER_NOTIFY_TRANSPORT'];

@@ -22,6 +22,7 @@ import { ENV, childEnv, selfCommand, strayFds } from './respawn.js';
 import { awaitChild, type ChildEvent, type ReadyInfo } from './readiness.js';
 import { LOG_FILE_MODE } from './defaults.js';
 import { packageRoot } from './root.js';
+import { isAlive } from './proc.js';
 
 /** What every process of the next generation is started with, standby or not. */
 export interface LaunchSpec {
@@ -134,9 +135,15 @@ function fileKey(file: string, content = false): string | undefined {
   }
 }
 
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  if (signal) return `was killed by ${signal}`;
+  return `exited with code ${code}`;
+}
+
 /**
  * A successor's Node, started ahead of a handoff and waiting in its preload. It costs an
- * idle Node process (about 40 MiB RSS), which is why `--standby` is not the default.
+ * idle Node process (about 43 MiB RSS on the bench machine, 7 MiB of it not shared with
+ * other Node processes), which is why `--standby` is not the default.
  */
 export class Standby {
   private exited = false;
@@ -169,14 +176,14 @@ export class Standby {
     // (contracts R8.2a) means a cold start, which opens the new file by path.
     const sb = new Standby({ ...r, go }, { listeners: JSON.stringify(spec.listeners), log: r.logKey, node, keepNotify: spec.keepNotify });
     r.child.once('exit', (code, signal) => {
-      if (!sb.taken) onExit(signal ? `was killed by ${signal}` : `exited with code ${code}`);
+      if (!sb.taken) onExit(describeExit(code, signal));
     });
     return sb;
   }
 
   /** Why this standby cannot be the successor `spec` describes, or undefined if it can. */
   private mismatch(spec: LaunchSpec): string | undefined {
-    if (this.exited) return 'it is gone';
+    if (this.exited || !isAlive(this.pid)) return 'it is gone';
     if (JSON.stringify(spec.listeners) !== this.key.listeners) return 'the listeners changed since it started';
     if (spec.keepNotify !== this.key.keepNotify) return 'the systemd notify mode changed since it started';
     if (spec.logfile !== undefined && fileKey(spec.logfile) !== this.key.log) return `${spec.logfile} was rotated or removed since it started`;
@@ -206,11 +213,6 @@ export class Standby {
     this.launched.channel.destroy();
     if (!this.exited) this.launched.child.kill('SIGKILL');
   }
-}
-
-function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
-  if (signal) return `was killed by ${signal}`;
-  return `exited with code ${code}`;
 }
 
 /** Start a successor and wait for it to become ready (contracts R3.4 steps 1–2). */
