@@ -4,6 +4,7 @@
 //
 //   npm run soak                      # 500 handoffs, 10% crashing
 //   npm run soak -- --handoffs 50     # a quick run
+//   npm run soak -- --standby         # every generation keeps a --standby for the next
 //
 // Prints requests and failed requests (target 0), handoffs that succeeded and rolled back,
 // generations left (target 1), zombies (target 0; run under `tini -s`, as `npm run soak`
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     seed: { type: 'string', default: '5' },
     'max-minutes': { type: 'string', default: '20' },
+    standby: { type: 'boolean', default: false },
   },
 });
 const handoffs = Number(values.handoffs);
@@ -35,7 +37,7 @@ const crashRate = Number(values['crash-rate']);
 const concurrency = Number(values.concurrency);
 const maxMs = Number(values['max-minutes']) * 60_000;
 if (!Number.isInteger(handoffs) || handoffs < 1 || !(crashRate >= 0 && crashRate <= 1) || !(concurrency >= 1) || !(maxMs > 0)) {
-  console.error('usage: node bench/soak.mjs [--handoffs N>=1] [--crash-rate 0..1] [--concurrency N] [--seed N] [--max-minutes M]');
+  console.error('usage: node bench/soak.mjs [--handoffs N>=1] [--crash-rate 0..1] [--concurrency N] [--seed N] [--max-minutes M] [--standby]');
   process.exit(2);
 }
 
@@ -107,7 +109,7 @@ fs.writeFileSync(crashFile, 'ok\n');
 const t0 = Date.now();
 
 const launcher = await new Promise((resolve) => {
-  const p = spawn(process.execPath, [APP, '--daemon', '-p', pidfile, '-l', logfile, '--name', name, '--crash-file', crashFile, '--upgrade-timeout', '10', '--drain-timeout', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, [APP, '--daemon', '-p', pidfile, '-l', logfile, '--name', name, '--crash-file', crashFile, '--upgrade-timeout', '10', '--drain-timeout', '5', ...(values.standby ? ['--standby'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   p.stdout.on('data', (c) => (out += c));
   p.stderr.on('data', (c) => (out += c));
@@ -164,6 +166,11 @@ try {
   result.zombies = zombies(name).length;
   for (const m of fs.readFileSync(logfile, 'utf8').matchAll(/crashing at point (\d)/g)) result.crashPoints[m[1]] = (result.crashPoints[m[1]] ?? 0) + 1;
   result.seconds = Math.round((Date.now() - t0) / 1000);
+  if (values.standby) {
+    const log = fs.readFileSync(logfile, 'utf8');
+    const count = (re) => [...log.matchAll(re)].length;
+    result.standby = { used: count(/: used standby PID/g), discarded: count(/: discarded standby PID/g), diedWaiting: count(/standby PID \d+ .* while waiting/g) };
+  }
 
   console.log(`forkover soak: ${result.succeeded + result.rolledBack + result.refused} handoffs in ${result.seconds} s under keep-alive load (concurrency ${concurrency}), crash rate ${crashRate}`);
   console.log(`  requests           ${result.requests}   failed ${result.failed} ${JSON.stringify(result.failedByKind)}   (target 0 failed)`);
@@ -171,6 +178,7 @@ try {
   console.log(`  crashes injected   by start-up point ${JSON.stringify(result.crashPoints)}`);
   console.log(`  generations left   ${result.generationsLeft}   (target 1)`);
   console.log(`  zombies            ${result.zombies}   (target 0)`);
+  if (result.standby) console.log(`  --standby          used ${result.standby.used}, discarded ${result.standby.discarded}, died while waiting ${result.standby.diedWaiting}`);
   console.log(`  serving generation start PID ${start.pid}: ${start.fds} fds, RSS ${start.rssKiB} KiB; end PID ${result.end.pid}: ${result.end.fds} fds, RSS ${result.end.rssKiB} KiB`);
   for (const u of result.unexpected.slice(0, 10)) console.log(`  unexpected: ${u}`);
   for (const e of result.errors) console.log(`  error: ${e}`);
@@ -182,6 +190,19 @@ try {
 } finally {
   if (load) await load.stop();
   await cli(['stop', '-p', pidfile, '--timeout', '10'], quiet);
+  // The last generation's standby ends with it (EOF on its channel, or discarded at stop).
+  if (values.standby) {
+    const last = [...fs.readFileSync(logfile, 'utf8').matchAll(/standby PID (\d+) started/g)].at(-1)?.[1];
+    if (last !== undefined && !(await waitFor(() => { const s = stat(Number(last)); return s === undefined || s.state === 'Z'; }, 5_000))) {
+      console.error(`soak: standby PID ${last} still runs after stop`);
+      try {
+        process.kill(Number(last), 'SIGKILL');
+      } catch {
+        // gone
+      }
+      exitCode = 1;
+    }
+  }
   // Anything of ours still alive (it should not be): kill by PID, never by name.
   for (const p of titled(name)) {
     try {
