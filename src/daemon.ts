@@ -103,6 +103,8 @@ export class Daemon {
   private handoff: HandoffRecord | undefined;
   /** `--standby`: the next generation's Node, started and waiting (handoff.ts). */
   private standby: Standby | undefined;
+  /** A standby being started: a handoff waits for it, which beats a cold start. */
+  private arming: Promise<void> | undefined;
   /** The leader's workers (`--workers N`, N > 1), once started. */
   private workers: WorkerSet | undefined;
   /** Workers a handoff's new leader started in init(), before the app loaded. */
@@ -403,10 +405,10 @@ export class Daemon {
    */
   private prefetchHandoff(): void {
     const timer = setTimeout(() => {
-      import('./handoff.js').then(
-        () => void this.armStandby(),
-        () => {},
-      );
+      // With --standby, arming loads it: a USR2 from now on waits for the standby
+      // instead of starting cold while the code loads.
+      if (this.settings.standby) this.armStandby();
+      else import('./handoff.js').catch(() => {});
     }, 0);
     timer.unref();
   }
@@ -417,8 +419,12 @@ export class Daemon {
    * after a rolled-back handoff. A standby that fails to start or dies is logged; the
    * next handoff then starts cold.
    */
-  private async armStandby(): Promise<void> {
-    if (!this.settings.standby || this.standby !== undefined || this.phase !== 'ready' || process.pid === 1) return;
+  private armStandby(): void {
+    if (!this.settings.standby || this.standby !== undefined || this.arming !== undefined || this.phase !== 'ready' || process.pid === 1) return;
+    this.arming = this.spawnStandby().finally(() => (this.arming = undefined));
+  }
+
+  private async spawnStandby(): Promise<void> {
     let r: Standby | { reason: string };
     try {
       const { Standby } = await import('./handoff.js');
@@ -435,8 +441,8 @@ export class Daemon {
       log(`cannot start a standby: ${r.reason}; the next handoff starts cold`);
       return;
     }
-    if (this.phase !== 'ready' || this.standby !== undefined) {
-      r.discard(); // stopping or handing over meanwhile, or another one won
+    if ((this.phase !== 'ready' && this.phase !== 'upgrading') || this.standby !== undefined) {
+      r.discard(); // stopping or drained meanwhile
       return;
     }
     this.standby = r;
@@ -588,6 +594,8 @@ export class Daemon {
     this.systemd?.handoffStarting(`handoff ${seq}: starting generation ${this.generation + 1}`); // R4.3
     this.upgradeAbort = new AbortController();
     const record: HandoffRecord = { seq, startedAt, generation: this.generation + 1, parent: this.identity, draining };
+    // A standby still starting is a few milliseconds from ready; a cold start is a Node start.
+    if (this.arming !== undefined) await this.arming;
     // Normally in memory already (prefetchHandoff). If not, and the build on disk was
     // replaced since this generation started, its chunk may be gone: that is a rolled
     // back handoff with the reason, never an unhandled rejection that ends the daemon.
@@ -623,7 +631,7 @@ export class Daemon {
       if (this.phase === 'upgrading') this.phase = 'ready';
       this.systemd?.rolledBack(`handoff ${seq} rolled back: ${result.reason}`);
       if (this.stopRequests > 0) void this.stop();
-      else void this.armStandby();
+      else this.armStandby();
       return { outcome: 'rolled-back', reason: result.reason };
     }
     const durationMs = Date.now() - startedAt;
