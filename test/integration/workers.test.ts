@@ -206,6 +206,20 @@ describe('--workers N', () => {
     expect(await workerPids(d.pidfile)).toHaveLength(1);
   });
 
+  test('with --standby the new leader comes from the waiting process and starts its workers; both serve', async () => {
+    const dir = tmpdir();
+    const d = await startDaemon(dir, ['--workers', '2', '--standby', '--name', uniqueTitle()], APP);
+    const m = await waitUntil(() => /standby PID (\d+) started for the next handoff/.exec(fs.readFileSync(d.logfile, 'utf8')), 15_000, 'the standby');
+    const standby = Number(m[1]);
+    track(standby);
+    const h = await handoff(d.pidfile);
+    expect(h).toMatchObject({ outcome: 'ok', newPid: standby });
+    const workers = await workerPids(d.pidfile);
+    expect(workers).toHaveLength(1);
+    const pids = await answeringPids(d.port, 2);
+    expect([...pids].sort()).toEqual([standby, ...workers].sort());
+  });
+
   test('--workers rejects a bad count with a clear error and starts nothing', async () => {
     const dir = tmpdir();
     const bad = await startDaemon(dir, ['--workers', '0']).catch((e: Error) => e);
