@@ -12,7 +12,7 @@ import { assertSupportedPlatform } from './forkover.js';
 import { DEFAULT_RELOAD_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from './defaults.js';
 import * as fs from 'node:fs';
 import { type DaemonState, readSnapshot, recordFor, removeIfOwn, statePath } from './pidfile.js';
-import { type Identity, type Verdict, pollUntil, processUid, signalPid, verify, waitForExit } from './proc.js';
+import { type Identity, type Verdict, isAlive, pollUntil, processUid, readStat, signalPid, verify, waitForExit } from './proc.js';
 import { fileURLToPath } from 'node:url';
 import { INIT_SCRIPT_KINDS, buildSpec, formatRendered, renderInitScript } from './init-scripts/index.js';
 
@@ -121,6 +121,7 @@ export interface StatusJson {
   workers: { pid: number; starttime: number }[];
   draining: { pid: number; starttime: number }[];
   lastHandoff: DaemonState['lastHandoff'];
+  standby: { pid: number; starttime: number } | null;
 }
 
 function status(pidfile: string, json: boolean, io: Io): number {
@@ -138,6 +139,7 @@ function status(pidfile: string, json: boolean, io: Io): number {
     workers: [],
     draining: [],
     lastHandoff: null,
+    standby: null,
   };
   let r: StatusJson;
   switch (f.kind) {
@@ -174,6 +176,7 @@ function status(pidfile: string, json: boolean, io: Io): number {
         workers: s.workers.map((w) => ({ pid: w.pid, starttime: w.starttime })),
         draining: draining.map((d) => ({ pid: d.pid, starttime: d.starttime })),
         lastHandoff: s.lastHandoff,
+        standby: s.standby && isAlive(s.standby.pid) && readStat(s.standby.pid)?.starttime === s.standby.starttime ? { pid: s.standby.pid, starttime: s.standby.starttime } : null,
         message: `running as PID ${f.pid}, up ${uptime(s.leader.startedAt)}, generation ${s.leader.generation}`,
       };
       break;
@@ -191,6 +194,7 @@ function status(pidfile: string, json: boolean, io: Io): number {
   for (const l of r.listeners) lines.push(`  listener ${l.name}: ${l.address}`);
   if (r.workers.length > 1) lines.push(`  workers: PID ${r.workers.map((w) => w.pid).join(', ')} (the first is the leader)`);
   for (const d of r.draining) lines.push(`  draining: PID ${d.pid}`);
+  if (r.standby) lines.push(`  standby: PID ${r.standby.pid}, waiting for the next handoff`);
   if (r.lastHandoff) {
     const h = r.lastHandoff;
     lines.push(`  last handoff: ${h.outcome}${h.newPid ? ` (PID ${h.oldPid} -> ${h.newPid})` : ''}${h.durationMs !== null ? `, ${h.durationMs} ms` : ''}${h.reason ? `: ${h.reason}` : ''}`);

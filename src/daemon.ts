@@ -29,7 +29,7 @@ import {
   statePath,
   writeState,
 } from './pidfile.js';
-import { type Identity, selfIdentity, verify, waitForExit } from './proc.js';
+import { type Identity, readStat, selfIdentity, verify, waitForExit } from './proc.js';
 import { ENV, closeStrays } from './respawn.js';
 import { ParentChannel } from './readiness.js';
 import {
@@ -284,6 +284,7 @@ export class Daemon {
       listeners: this.addresses,
       handoffSeq: this.handoffSeq,
       lastHandoff: this.lastHandoff,
+      standby: this.standby ? { pid: this.standby.pid, starttime: readStat(this.standby.pid)?.starttime ?? 0 } : null,
     };
   }
 
@@ -433,6 +434,7 @@ export class Daemon {
         if (waiting === undefined || waiting !== r) return; // used or discarded: not news
         this.standby = undefined;
         log(`standby PID ${waiting.pid} ${how} while waiting; the next handoff starts cold`);
+        this.republish();
       });
     } catch (err) {
       r = { reason: describe(err) };
@@ -446,6 +448,7 @@ export class Daemon {
       return;
     }
     this.standby = r;
+    this.republish(); // before the log line, which tests and operators wait for
     log(`standby PID ${r.pid} started for the next handoff`);
   }
 
@@ -513,7 +516,7 @@ export class Daemon {
         title: this.settings.name,
         cwd: this.settings.cwd,
         timeoutMs: this.role === 'child' ? this.settings.upgradeTimeoutMs : this.settings.startTimeoutMs,
-        onChange: () => this.republishWorkers(),
+        onChange: () => this.republish(),
         // Replace crashed workers while this generation serves, not once it drains.
         shouldRestart: () => this.phase === 'ready' || this.phase === 'upgrading',
       });
@@ -524,8 +527,8 @@ export class Daemon {
     }
   }
 
-  /** A worker was replaced: keep the sidecar's list current, for `status` and `stop`. */
-  private republishWorkers(): void {
+  /** A worker was replaced, or a standby started or died: keep the sidecar current, for `status` and `stop`. */
+  private republish(): void {
     if (this.phase !== 'ready' || this.settings.pidfile === undefined) return;
     try {
       writeState(this.settings.pidfile, this.snapshot());

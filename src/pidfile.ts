@@ -30,6 +30,8 @@ export interface DaemonState {
   handoffSeq: number;
   /** How the last handoff ended, once one has. */
   lastHandoff: HandoffOutcome | null;
+  /** `--standby`: the process waiting to become the next generation. Absent from older sidecars. */
+  standby?: { pid: number; starttime: number } | null;
 }
 
 export interface HandoffOutcome {

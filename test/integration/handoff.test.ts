@@ -477,6 +477,9 @@ describe('--standby: the next generation started ahead of the handoff', () => {
     for (let i = 0; i < 3; i++) {
       const sb = await standbyOf(d.logfile, gen);
       expect(childrenOf(gen)).toContain(sb);
+      const st = await cli(['status', '-p', d.pidfile]);
+      expect(st.stdout).toContain(`standby: PID ${sb}, waiting for the next handoff`);
+      expect(JSON.parse((await cli(['status', '-p', d.pidfile, '--json'])).stdout).standby.pid).toBe(sb);
       const r = await cli(['reload', '-p', d.pidfile]);
       expect(r.code).toBe(0);
       expect(readPid(d.pidfile)).toBe(sb);

@@ -50,6 +50,9 @@ const SCHEMA: Record<string, T> = {
   'lastHandoff.newPid': orNull(integer),
   'lastHandoff.durationMs': orNull(integer),
   'lastHandoff.at': iso,
+  standby: objectOrNull,
+  'standby.pid': integer,
+  'standby.starttime': integer,
 };
 
 /** Problems with `doc` against SCHEMA: wrong types, missing or undocumented fields. */
@@ -108,7 +111,7 @@ test('the validator rejects a wrong type, a missing field and an extra field', (
   expect(validate({ status: 'running' })).toContain('missing field exitCode');
   const good = {
     status: 'stopped', exitCode: 3, pidfile: '/x', pid: null, message: '', generation: null, startedAt: null, uptimeSeconds: null,
-    listeners: [], workers: [], draining: [], lastHandoff: null,
+    listeners: [], workers: [], draining: [], lastHandoff: null, standby: null,
   };
   expect(validate(good)).toEqual([]);
   expect(validate({ ...good, pid: '12' })).toEqual(['pid is "12", not integer | null']);
