@@ -3,7 +3,7 @@
  * sockets, a fresh log fd and a readiness channel; resolve once it reports ready, or
  * kill it and say why not (exit code, signal, timeout, its own FAIL reason).
  *
- * With `--standby`, the process is spawned ahead of time (spawnStandby): Node starts and
+ * With `--standby`, the process is spawned ahead of time (Standby.spawn): Node starts and
  * waits in its preload (standby.ts) before the app loads, and the handoff only sends it
  * the environment of the moment. A standby that no longer matches what a cold start
  * would get (other listeners, a rotated log, a replaced Node binary, or dead) is
@@ -38,7 +38,7 @@ export interface SuccessorSpec extends LaunchSpec {
   timeoutMs: number;
   /** Aborting abandons the attempt: the child is killed. */
   signal: AbortSignal;
-  /** A process spawnStandby started; used if it still fits, discarded otherwise. */
+  /** A process Standby.spawn started; used if it still fits, discarded otherwise. */
   standby?: Standby;
 }
 
@@ -46,7 +46,7 @@ export type SuccessorResult = (
   | { ok: true; pid: number; child: ChildProcess; channel: net.Socket; info: ReadyInfo }
   | { ok: false; pid: number | undefined; reason: string }
 ) & {
-  /** What became of spec.standby: 'used', or why it was discarded. */
+  /** What became of spec.standby, for the log: `used standby PID N` or `discarded standby PID N: <why>`. */
   standby?: string;
 };
 
