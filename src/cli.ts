@@ -12,7 +12,7 @@ import { assertSupportedPlatform } from './forkover.js';
 import { DEFAULT_RELOAD_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from './defaults.js';
 import * as fs from 'node:fs';
 import { type DaemonState, readSnapshot, recordFor, removeIfOwn, statePath } from './pidfile.js';
-import { type Identity, type Verdict, isAlive, pollUntil, processUid, readStat, signalPid, verify, waitForExit } from './proc.js';
+import { type Identity, type Verdict, pollUntil, processUid, signalPid, verify, waitForExit } from './proc.js';
 import { fileURLToPath } from 'node:url';
 import { INIT_SCRIPT_KINDS, buildSpec, formatRendered, renderInitScript } from './init-scripts/index.js';
 
@@ -176,7 +176,8 @@ function status(pidfile: string, json: boolean, io: Io): number {
         workers: s.workers.map((w) => ({ pid: w.pid, starttime: w.starttime })),
         draining: draining.map((d) => ({ pid: d.pid, starttime: d.starttime })),
         lastHandoff: s.lastHandoff,
-        standby: s.standby && isAlive(s.standby.pid) && readStat(s.standby.pid)?.starttime === s.standby.starttime ? { pid: s.standby.pid, starttime: s.standby.starttime } : null,
+        // Still waiting: once activated it carries the generation's title, not its own.
+        standby: s.standby && verify(s.standby.pid, s.standby).kind === 'ours' ? { pid: s.standby.pid, starttime: s.standby.starttime } : null,
         message: `running as PID ${f.pid}, up ${uptime(s.leader.startedAt)}, generation ${s.leader.generation}`,
       };
       break;

@@ -29,7 +29,7 @@ import {
   statePath,
   writeState,
 } from './pidfile.js';
-import { type Identity, readStat, selfIdentity, verify, waitForExit } from './proc.js';
+import { type Identity, selfIdentity, verify, waitForExit } from './proc.js';
 import { ENV, closeStrays } from './respawn.js';
 import { ParentChannel } from './readiness.js';
 import {
@@ -284,7 +284,7 @@ export class Daemon {
       listeners: this.addresses,
       handoffSeq: this.handoffSeq,
       lastHandoff: this.lastHandoff,
-      standby: this.standby ? { pid: this.standby.pid, starttime: readStat(this.standby.pid)?.starttime ?? 0 } : null,
+      standby: this.standby?.identity ?? null,
     };
   }
 

@@ -22,7 +22,7 @@ import { ENV, childEnv, selfCommand, strayFds } from './respawn.js';
 import { awaitChild, type ChildEvent, type ReadyInfo } from './readiness.js';
 import { LOG_FILE_MODE } from './defaults.js';
 import { packageRoot } from './root.js';
-import { isAlive } from './proc.js';
+import { type Identity, isAlive, readStat } from './proc.js';
 
 /** What every process of the next generation is started with, standby or not. */
 export interface LaunchSpec {
@@ -142,19 +142,32 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): strin
 
 /**
  * A successor's Node, started ahead of a handoff and waiting in its preload. It costs an
- * idle Node process (about 43 MiB RSS on the bench machine, 7 MiB of it not shared with
- * other Node processes), which is why `--standby` is not the default.
+ * idle Node process (`npm run bench` prints its RSS and the part not shared with other
+ * Node processes), which is why `--standby` is not the default.
  */
 export class Standby {
   private exited = false;
   /** Activated or discarded: its exit is no longer news. */
   private taken = false;
+  /**
+   * Who it is while it waits, for the sidecar and `status`: its title is Node's own
+   * (`node`) until the app loads and takes the generation's title, so once activated it
+   * no longer verifies as the standby.
+   */
+  readonly identity: Identity;
+
   private constructor(
     private readonly launched: Launched & { go: net.Socket },
     /** Everything that must still hold at the handoff for this process to be what a cold start would be. */
     private readonly key: { listeners: string; log: string | undefined; node: string | undefined; keepNotify: boolean },
+    onExit: (how: string) => void,
   ) {
-    launched.child.once('exit', () => (this.exited = true));
+    const stat = readStat(launched.pid);
+    this.identity = { pid: launched.pid, starttime: stat?.starttime ?? 0, title: stat?.comm ?? '' };
+    launched.child.once('exit', (code, signal) => {
+      this.exited = true;
+      if (!this.taken) onExit(describeExit(code, signal));
+    });
   }
 
   get pid(): number {
@@ -174,11 +187,7 @@ export class Standby {
     r.child.unref();
     // The log as the standby got it: the inode it holds open. A rotation since then
     // (contracts R8.2a) means a cold start, which opens the new file by path.
-    const sb = new Standby({ ...r, go }, { listeners: JSON.stringify(spec.listeners), log: r.logKey, node, keepNotify: spec.keepNotify });
-    r.child.once('exit', (code, signal) => {
-      if (!sb.taken) onExit(describeExit(code, signal));
-    });
-    return sb;
+    return new Standby({ ...r, go }, { listeners: JSON.stringify(spec.listeners), log: r.logKey, node, keepNotify: spec.keepNotify }, onExit);
   }
 
   /** Why this standby cannot be the successor `spec` describes, or undefined if it can. */

@@ -31,7 +31,7 @@ export interface DaemonState {
   /** How the last handoff ended, once one has. */
   lastHandoff: HandoffOutcome | null;
   /** `--standby`: the process waiting to become the next generation. Absent from older sidecars. */
-  standby?: { pid: number; starttime: number } | null;
+  standby?: Identity | null;
 }
 
 export interface HandoffOutcome {

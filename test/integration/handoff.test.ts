@@ -499,7 +499,7 @@ describe('--standby: the next generation started ahead of the handoff', () => {
       sb = await standbyOf(d.logfile, gen);
       // Same command line as the first generation (our --import is gone from execArgv,
       // so the app's fork() and the next handoff do not inherit it), same cwd, none of
-      // forkover's variables left, no fd more (the go channel is closed).
+      // forkover's variables left (R1.6), no fd more (R1.4: the go channel is closed).
       const now = await infoFrom(gen);
       expect(now.argv).toEqual(cold.argv);
       expect(now.execArgv).toEqual(cold.execArgv);
@@ -529,6 +529,7 @@ describe('--standby: the next generation started ahead of the handoff', () => {
     const sb2 = await standbyOf(d.logfile, g2);
     process.kill(sb2, 'SIGKILL');
     await waitUntil(() => fs.readFileSync(d.logfile, 'utf8').includes(`standby PID ${sb2} was killed by SIGKILL while waiting; the next handoff starts cold`), 10_000, 'the standby\'s death in the log');
+    expect(JSON.parse((await cli(['status', '-p', d.pidfile, '--json'])).stdout).standby).toBeNull();
     const r2 = await cli(['reload', '-p', d.pidfile]);
     expect(r2.code).toBe(0);
     const g3 = readPid(d.pidfile)!;
