@@ -26,7 +26,8 @@ if (!fs.existsSync(entry)) {
 // Chunk names carry a content hash: clear the last build's so none are left behind.
 fs.rmSync(path.join(dist, 'chunks'), { recursive: true, force: true });
 await build({
-  entryPoints: { index: entry },
+  // start.js, forkover start's preload, shares the chunks: one copy of each module per process.
+  entryPoints: { index: entry, start: path.join(dist, 'start.js') },
   outdir: dist,
   allowOverwrite: true,
   bundle: true,

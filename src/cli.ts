@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import { type DaemonState, readSnapshot, recordFor, removeIfOwn, statePath } from './pidfile.js';
 import { type Identity, type Verdict, pollUntil, processUid, signalPid, verify, waitForExit } from './proc.js';
 import { fileURLToPath } from 'node:url';
+import { addForkoverOptions } from './options.js';
 import { INIT_SCRIPT_KINDS, buildSpec, formatRendered, renderInitScript } from './init-scripts/index.js';
 
 export interface Io {
@@ -322,7 +323,8 @@ export function program(io: Io = defaultIo): Command {
     .description('control a forkover daemon through its pidfile')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    .enablePositionalOptions();
   const pidOpt = () => new Option('-p, --pidfile <path>', 'the daemon\'s pidfile').makeOptionMandatory();
   prog
     .command('status')
@@ -342,6 +344,16 @@ export function program(io: Io = defaultIo): Command {
     .addOption(pidOpt())
     .addOption(new Option('--timeout <s>', 'seconds to wait for the outcome').default(DEFAULT_RELOAD_TIMEOUT_S).argParser(seconds))
     .exitOverride();
+  // issue 14: run an unmodified app (src/start-command.ts); everything after the command's
+  // first word is the app's, so forkover's flags come before it (or before "--").
+  addForkoverOptions(
+    prog
+      .command('start')
+      .description('run an unmodified Node app as a forkover daemon: forkover start [flags] -- node app.js [args]')
+      .argument('<command...>', 'the app: node [node options] script [args], or a script run with this node')
+      .addOption(new Option('--listeners <n>', 'listen() calls (ports other than 0, socket paths) that make a generation ready').default(1))
+      .passThroughOptions(),
+  ).exitOverride();
   // issue 4: print an init script for the user's own app (src/init-scripts/).
   prog
     .command('init-script')
@@ -379,7 +391,27 @@ async function initScript(prog: Command, io: Io): Promise<number> {
   return EXIT.OK;
 }
 
-/** Run the CLI; resolves to the exit code. Never calls process.exit itself. */
+/** `forkover start`: 2 with a message naming the fix on bad arguments; never resolves once the app runs here. */
+async function start(prog: Command, io: Io): Promise<number> {
+  const cmd = prog.commands.find((c) => c.name() === 'start')!;
+  const [command] = cmd.processedArgs as [string[]];
+  try {
+    assertSupportedPlatform(io.platform ?? process.platform);
+    const { runStart } = await import('./start-command.js');
+    const code = await runStart(cmd.opts(), command, io.cwd);
+    if (code === undefined) return new Promise<number>(() => {});
+    return code;
+  } catch (err) {
+    io.err(`forkover start: ${describe(err)}`);
+    return isForkoverError(err, 'BAD_OPTION') ? EXIT.BAD_ARGS : isForkoverError(err, 'UNSUPPORTED_PLATFORM') ? EXIT.UNIMPLEMENTED : EXIT.FAILURE;
+  }
+}
+
+/**
+ * Run the CLI; resolves to the exit code. Never calls process.exit itself. When
+ * `forkover start` runs the app in this process, it never resolves: the app's exit is
+ * its own (bin/forkover.js awaits it without a top-level await for that reason).
+ */
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const prog = program(io);
   let chosen: { name: string; opts: Record<string, unknown> } | undefined;
@@ -398,6 +430,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     return EXIT.BAD_ARGS;
   }
   if (chosen.name === 'init-script') return initScript(prog, io);
+  if (chosen.name === 'start') return start(prog, io);
   try {
     assertSupportedPlatform(io.platform ?? process.platform);
   } catch (err) {

@@ -15,6 +15,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT, ForkoverError, describe } from './errors.js';
 import { type ForkoverOptions, type Settings, forkoverProgram, resolveSettings } from './options.js';
 import { ENV } from './respawn.js';
+import { START_MARK } from './start-config.js';
 import { Daemon, type Role } from './daemon.js';
 import { log } from './log.js';
 import { listenFds } from './systemd/activation.js';
@@ -56,6 +57,12 @@ export async function forkover(input?: Command | ForkoverOptions): Promise<Daemo
   let settings: Settings;
   try {
     assertSupportedPlatform();
+    if ((globalThis as Record<symbol, unknown>)[START_MARK] === true) {
+      throw new ForkoverError(
+        'BAD_OPTION',
+        'this app calls forkover() itself, so it is a forkover app already: run it as "node app.js --daemon -p …" with its own flags, not under "forkover start"',
+      );
+    }
     const opts = input instanceof Command ? input.opts<ForkoverOptions>() : (input ?? fromArgv(process.argv.slice(2), 'forkover'));
     settings = resolveSettings(opts, process.env[ENV.CWD] ?? process.cwd(), script);
   } catch (err) {

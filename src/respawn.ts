@@ -31,9 +31,21 @@ const STRIP = [
   'NODE_UNIQUE_ID',
 ];
 
+/**
+ * Node flags that every process forkover starts from this one gets first: `forkover
+ * start`'s preload (start.ts) puts its own `--import` here instead of leaving it in
+ * process.execArgv, where the app's own fork() and cluster children would inherit it.
+ */
+const preloads: string[] = [];
+
+/** Start every later generation, worker and standby with `node --import <url>` (start.ts). */
+export function preloadInEveryGeneration(url: string): void {
+  preloads.splice(0, preloads.length, '--import', url);
+}
+
 /** The command that re-runs this app with the same Node flags and arguments (R1.3). */
 export function selfCommand(): { file: string; args: string[] } {
-  return { file: process.execPath, args: [...process.execArgv, ...process.argv.slice(1)] };
+  return { file: process.execPath, args: [...preloads, ...process.execArgv, ...process.argv.slice(1)] };
 }
 
 /**
