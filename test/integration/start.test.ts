@@ -48,13 +48,38 @@ describe('forkover start', () => {
     expect(fs.existsSync(pidfile)).toBe(false);
   });
 
+  test('an ESM app listening after 2 s of start-up: the launcher exits 0 only then, pidfile present (R1.3)', async () => {
+    const dir = tmpdir();
+    const port = await freePort();
+    const pidfile = path.join(dir, 'app.pid');
+    const t0 = Date.now();
+    const r = await cli(['start', '--daemon', '-p', pidfile, '-l', path.join(dir, 'app.log'), '--', 'node', F('slow-start.mjs')], { cwd: dir, env: { ...process.env, PORT: String(port) } });
+    const took = Date.now() - t0;
+    const pid = readPid(pidfile);
+    track(pid);
+    expect(r.code).toBe(0);
+    expect(took).toBeGreaterThanOrEqual(2000);
+    expect(pid).toBeDefined();
+    expect((await get(port)).body).toBe(`hello from ${pid}\n`);
+  });
+
+  test('an app that throws at start: launcher non-zero, names the cause, no pidfile', async () => {
+    const dir = tmpdir();
+    const pidfile = path.join(dir, 'app.pid');
+    const r = await cli(['start', '--daemon', '-p', pidfile, '-l', path.join(dir, 'app.log'), '--', 'node', F('throws.cjs')], { cwd: dir });
+    track(readPid(pidfile));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/boom at start/);
+    expect(fs.existsSync(pidfile)).toBe(false);
+  });
+
   test.each([
-    ['no command', [] as string[]],
-    ['a missing script', ['--', 'node', '/nonexistent/app.js']],
-    ['node -e', ['--', 'node', '-e', 'require("http").createServer().listen(1)']],
-  ])('bad input: %s exits 2 with a message', async (_n, args) => {
+    ['no command', [] as string[], /command/],
+    ['a missing script', ['--', 'node', '/nonexistent/app.js'], /does not exist.*app\.js/],
+    ['node -e', ['--', 'node', '-e', 'require("http").createServer().listen(1)'], /put the code in a file/],
+  ])('bad input: %s exits 2 with a message naming the fix', async (_n, args, re) => {
     const r = await cli(['start', ...args], { cwd: tmpdir() });
     expect(r.code).toBe(2);
-    expect(r.stderr.length).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(re);
   });
 });
