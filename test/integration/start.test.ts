@@ -48,6 +48,28 @@ describe('forkover start', () => {
     expect(fs.existsSync(pidfile)).toBe(false);
   });
 
+  test('an app with its own SIGTERM handler: reload under new-connection load loses nothing, stop works', async () => {
+    const dir = tmpdir();
+    const port = await freePort();
+    const pidfile = path.join(dir, 'app.pid');
+    const logfile = path.join(dir, 'app.log');
+    const r = await cli(['start', '--daemon', '-p', pidfile, '-l', logfile, '--', 'node', F('sigterm.cjs')], { cwd: dir, env: { ...process.env, PORT: String(port) } });
+    const first = readPid(pidfile)!;
+    track(first);
+    expect(r.code).toBe(0);
+    const l = load(port, { keepAlive: false, concurrency: 8, maxMs: 30_000 });
+    const second = await reload(pidfile);
+    const s = await l.stop();
+    expect(second).not.toBe(first);
+    expect(s.failed).toBe(0);
+    await waitUntil(() => !alive(first), 15_000, 'the old generation to exit');
+    const st = await cli(['stop', '-p', pidfile]);
+    expect(st.code).toBe(0);
+    expect(alive(second)).toBe(false);
+    expect(fs.existsSync(pidfile)).toBe(false);
+    expect(fs.readFileSync(logfile, 'utf8')).toMatch(/app SIGTERM handler ran/);
+  });
+
   test('an ESM app listening after 2 s of start-up: the launcher exits 0 only then, pidfile present (R1.3)', async () => {
     const dir = tmpdir();
     const port = await freePort();
