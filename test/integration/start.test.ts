@@ -2,7 +2,7 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
-import { alive, cleanup, cli, fixture, get, load, readPid, tmpdir, track, waitUntil } from '../helpers/util.js';
+import { acceptedConnections, alive, cleanup, cli, CLI, fixture, get, load, processesTitled, readPid, start, tmpdir, track, waitForOutput, waitUntil } from '../helpers/util.js';
 
 const F = (n: string): string => fixture(`start/${n}`);
 afterEach(cleanup);
@@ -103,5 +103,166 @@ describe('forkover start', () => {
     const r = await cli(['start', ...args], { cwd: tmpdir() });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(re);
+  });
+});
+
+let serial = 0;
+/** A process title no other test on this machine uses: asserts count processes by it. */
+const uniqueTitle = (): string => `st${process.pid % 1_000_000}x${++serial}`;
+
+/** `forkover start --daemon -p -l [flags] -- node <app> [args]` in a new temp dir; the launcher's result and the paths. */
+async function startApp(app: string, flags: string[] = [], args: string[] = [], env: NodeJS.ProcessEnv = {}) {
+  const dir = tmpdir();
+  const port = await freePort();
+  const pidfile = path.join(dir, 'app.pid');
+  const logfile = path.join(dir, 'app.log');
+  const r = await cli(['start', '--daemon', '-p', pidfile, '-l', logfile, ...flags, '--', 'node', app, ...args], {
+    cwd: dir,
+    env: { ...process.env, PORT: String(port), ...env },
+  });
+  track(readPid(pidfile));
+  return { dir, port, pidfile, logfile, r, pid: readPid(pidfile) };
+}
+
+describe('forkover start: an app that does not become ready', () => {
+  test('never listens: the launcher fails at --start-timeout, names --listeners, shows the log, leaves nothing', async () => {
+    const name = uniqueTitle();
+    const s = await startApp(F('never-listens.cjs'), ['--start-timeout', '3', '--name', name]);
+    expect(s.r.code).not.toBe(0);
+    expect(s.r.stderr).toMatch(/listened on 0 of the expected 1 listener \(--listeners 1\)/);
+    expect(s.r.stderr).toContain('connecting to the database...'); // the log's new lines
+    expect(fs.existsSync(s.pidfile)).toBe(false);
+    await waitUntil(() => processesTitled(name).length === 0, 10_000, 'no process left');
+  });
+
+  test('listens on fewer than --listeners: the launcher fails and says so', async () => {
+    const name = uniqueTitle();
+    const s = await startApp(F('http.cjs'), ['--start-timeout', '3', '--listeners', '2', '--name', name]);
+    expect(s.r.code).not.toBe(0);
+    expect(s.r.stderr).toMatch(/listened on 1 of the expected 2 listeners \(--listeners 2\).*start it with that --listeners/s);
+    expect(fs.existsSync(s.pidfile)).toBe(false);
+    await waitUntil(() => processesTitled(name).length === 0, 10_000, 'no process left');
+  });
+
+  test('exits from its listen callback: the launcher fails with the exit code and the log, no pidfile', async () => {
+    const name = uniqueTitle();
+    const s = await startApp(F('exits-after-listen.cjs'), ['--name', name]);
+    expect(s.r.code).not.toBe(0);
+    expect(s.r.stderr).toMatch(/code 3/);
+    expect(s.r.stderr).toContain('listened, now exiting with code 3');
+    expect(fs.existsSync(s.pidfile)).toBe(false);
+    await waitUntil(() => processesTitled(name).length === 0, 10_000, 'no process left');
+  });
+
+  test.each([
+    ['throws at start', 'throws.cjs', [] as string[], /boom at start/],
+    ['never listens', 'never-listens.cjs', ['--upgrade-timeout', '3'], /--listeners 1/],
+  ])('a reload to a new version that %s rolls back: reload exits 1, the old PID keeps serving, no request fails (R3.4)', async (_n, bad, flags, cause) => {
+    const dir = tmpdir();
+    const app = path.join(dir, 'app.cjs');
+    fs.copyFileSync(F('http.cjs'), app);
+    const s = await startApp(app, flags);
+    expect(s.r.code).toBe(0);
+    const old = s.pid!;
+    const l = load(s.port, { keepAlive: false, concurrency: 4, maxMs: 30_000 });
+    fs.copyFileSync(F(bad), app); // the deploy
+    const r = await cli(['reload', '-p', s.pidfile], { timeoutMs: 30_000 });
+    expect(r.code).toBe(1);
+    expect(`${r.stdout}${r.stderr}`).toMatch(cause);
+    const st = await l.stop();
+    expect(st.failed).toBe(0);
+    expect(st.ok).toBeGreaterThan(0);
+    expect(readPid(s.pidfile)).toBe(old);
+    expect((await get(s.port)).body).toBe(`hello from ${old}\n`);
+    expect((await cli(['status', '-p', s.pidfile])).code).toBe(0);
+    expect((await cli(['stop', '-p', s.pidfile])).code).toBe(0);
+    expect(alive(old)).toBe(false);
+  });
+});
+
+describe('forkover start with the daemon flags', () => {
+  test('--workers 2: both processes serve the app, a reload under load fails nothing, stop ends both', async () => {
+    const name = uniqueTitle();
+    const s = await startApp(F('http.cjs'), ['--workers', '2', '--name', name]);
+    expect(s.r.code).toBe(0);
+    const status = async () => JSON.parse((await cli(['status', '-p', s.pidfile, '--json'])).stdout) as { pid: number; workers: { pid: number }[] };
+    const first = await status();
+    first.workers.forEach((w) => track(w.pid));
+    expect(first.workers).toHaveLength(2);
+    // Both processes of the generation answer: new connections spread across them.
+    const seen = await waitUntil(async () => {
+      const pids = new Set<string>();
+      for (let i = 0; i < 40; i++) pids.add((await get(s.port)).body);
+      return pids.size === 2 ? pids : undefined;
+    }, 20_000, 'replies from both workers');
+    expect([...seen].sort()).toEqual(first.workers.map((w) => `hello from ${w.pid}\n`).sort());
+    const l = load(s.port, { keepAlive: true, concurrency: 8, maxMs: 30_000 });
+    const next = await reload(s.pidfile);
+    const st = await l.stop();
+    expect(st.failed).toBe(0);
+    expect(st.ok).toBeGreaterThan(0);
+    const second = await status();
+    second.workers.forEach((w) => track(w.pid));
+    expect(second.pid).toBe(next);
+    expect(second.workers).toHaveLength(2);
+    await waitUntil(() => first.workers.every((w) => !alive(w.pid)), 15_000, 'the old workers to exit');
+    expect((await cli(['stop', '-p', s.pidfile])).code).toBe(0);
+    expect(processesTitled(name)).toEqual([]);
+  });
+
+  test('--standby: the reload hands over to the waiting process, which then runs the app (new PID == standby.pid)', async () => {
+    const s = await startApp(F('http.cjs'), ['--standby']);
+    expect(s.r.code).toBe(0);
+    const standby = await waitUntil(async () => {
+      const j = JSON.parse((await cli(['status', '-p', s.pidfile, '--json'])).stdout) as { standby: { pid: number } | null };
+      return j.standby?.pid;
+    }, 15_000, 'a standby');
+    track(standby);
+    const l = load(s.port, { keepAlive: false, concurrency: 8, maxMs: 30_000 });
+    const r = await cli(['reload', '-p', s.pidfile], { timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    const st = await l.stop();
+    expect(readPid(s.pidfile)).toBe(standby);
+    expect(st.failed).toBe(0);
+    await waitUntil(() => !alive(s.pid!), 15_000, 'the old generation to exit');
+    expect((await get(s.port)).body).toBe(`hello from ${standby}\n`);
+    expect((await cli(['stop', '-p', s.pidfile])).code).toBe(0);
+  });
+
+  test('--user nobody: the app runs as nobody, a reload hands over as nobody, stop removes the pidfile (R1.10)', async () => {
+    const s0 = tmpdir();
+    fs.chmodSync(s0, 0o755);
+    const name = uniqueTitle();
+    const port = await freePort();
+    const pidfile = path.join(s0, 'app.pid');
+    const r = await cli(['start', '--daemon', '-p', pidfile, '-l', path.join(s0, 'app.log'), '--user', 'nobody', '--name', name, '--', 'node', F('http.cjs'), '--port', String(port)], { cwd: s0 });
+    const pid = readPid(pidfile);
+    track(pid);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const uid = (p: number) => /^Uid:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))![1];
+    expect(uid(pid!)).toBe('65534');
+    const l = load(port, { keepAlive: true, concurrency: 4, maxMs: 30_000 });
+    const next = await reload(pidfile);
+    const st = await l.stop();
+    expect(st.failed).toBe(0);
+    expect(uid(next)).toBe('65534');
+    expect((await get(port)).body).toBe(`hello from ${next}\n`);
+    expect((await cli(['stop', '-p', pidfile])).code).toBe(0);
+    expect(fs.existsSync(pidfile)).toBe(false);
+    expect(processesTitled(name)).toEqual([]);
+  });
+
+  test('in the foreground: SIGTERM drains an in-flight request, then the process exits 0', async () => {
+    const port = await freePort();
+    const child = start(process.execPath, [CLI, 'start', '--', 'node', F('http.cjs'), '--port', String(port)], { cwd: tmpdir() });
+    await waitForOutput(child, /listening on/);
+    await waitUntil(async () => (await get(port).catch(() => undefined))?.status === 200, 10_000, 'the app to answer');
+    const slow = get(port, '/slow?ms=1500');
+    await waitUntil(() => (child.pid ? acceptedConnections(child.pid, port) > 0 : false), 5_000, 'the slow request to reach the app');
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect((await slow).body).toBe(`hello from ${child.pid}\n`);
+    expect(await exited).toBe(0);
   });
 });
