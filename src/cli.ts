@@ -366,6 +366,9 @@ export function program(io: Io = defaultIo): Command {
     .option('--pidfile <path>', 'pidfile (default: /run/<name>/<name>.pid)')
     .option('--logfile <path>', 'the daemon\'s log file (required for logrotate)')
     .option('--listen <addr>', 'systemd-socket: the .socket unit\'s ListenStream=')
+    // issue 14: an app that imports nothing of forkover, run by `forkover start`; after
+    // "--" come forkover start's own words: [its flags --] the app's command.
+    .option('--start', 'the app imports nothing of forkover: launch it with "forkover start"; after "--": [forkover start flags --] the app\'s command')
     .exitOverride();
   return prog;
 }

@@ -10,13 +10,16 @@
  * Must not: read or write files, print, or pick exit codes (cli.ts does).
  */
 import * as path from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ForkoverError } from '../errors.js';
+import { addForkoverOptions } from '../options.js';
 import { MAX_TITLE_LENGTH } from '../defaults.js';
 import type { InitScriptKind, InitScriptSpec, RenderedFile, Renderer } from './types.js';
 import { renderSysv } from './sysv.js';
 import { renderOpenrc } from './openrc.js';
 import { renderLogrotate } from './logrotate.js';
 import { SHARED_DIRS } from './shell.js';
+import { isNodeBinary } from './launch.js';
 import { renderSystemd, renderSystemdNotify, renderSystemdSocket } from './systemd.js';
 
 export type { InitScriptKind, InitScriptSpec, RenderedFile, Renderer } from './types.js';
@@ -32,6 +35,8 @@ export interface InitScriptArgs {
   pidfile?: unknown;
   logfile?: unknown;
   listen?: unknown;
+  /** `--start`: the app imports nothing of forkover; launch it with `forkover start` (issue 14). */
+  start?: unknown;
 }
 
 /** The pidfile when `--pidfile` is not given: `/run/<name>/<name>.pid` (issue 4; systemd `RuntimeDirectory=<name>`). */
@@ -68,6 +73,48 @@ function absolutePath(value: unknown, flag: string, example: string): string | u
   return path.normalize(p);
 }
 
+/**
+ * The flags of `forkover start` each script sets itself, from init-script's own flags or
+ * its init system's needs: given again after "--" they would fight those.
+ */
+const SCRIPT_OWNED: Readonly<Record<string, string>> = { daemon: '--daemon', pidfile: '--pidfile', logfile: '--logfile', name: '--name', user: '--user', group: '--group' };
+
+/**
+ * With `--start`, the words after "--" are what `forkover start` takes: its own flags
+ * first, ending in "--" (`--workers 2 -- /usr/bin/node app.js`), or just the command.
+ * The flags are checked by the same option definitions `forkover start` parses them
+ * with; the command's words are the app's and are not looked at.
+ */
+function splitStartCommand(words: readonly string[]): { flags: string[]; command: string[] } {
+  if (words.length === 0 || !words[0]!.startsWith('-')) return { flags: [], command: [...words] };
+  const example = '-- --workers 2 -- /usr/bin/node /srv/app/server.js --port 8080';
+  if (words[0] === '--') return { flags: [], command: words.slice(1) };
+  const end = words.indexOf('--');
+  if (end < 0) throw bad('<command>', `with --start, forkover start's own flags come first and end with "--" before the app's command, e.g. ${example}`);
+  const flags = words.slice(0, end);
+  const start = addForkoverOptions(new Command('forkover start'))
+    .addOption(
+      new Option('--listeners <n>').argParser((v) => {
+        if (!/^[1-9]\d*$/.test(v)) throw new InvalidArgumentError(`takes a whole number of at least 1, not "${v}"`);
+        return Number(v);
+      }),
+    )
+    .helpOption(false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  try {
+    start.parse(flags, { from: 'user' });
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    throw bad('<command>', `forkover start's flags before "--": ${err.message.replace(/^error: /, '')}`);
+  }
+  if (start.args.length > 0) throw bad('<command>', `${JSON.stringify(start.args[0])} is not a flag of forkover start; its flags end with "--" before the app's command, e.g. ${example}`);
+  for (const [key, flag] of Object.entries(SCRIPT_OWNED)) {
+    if (start.getOptionValueSource(key) === 'cli') throw bad('<command>', `leave ${flag} out of forkover start's flags: the script sets it itself${flag === '--daemon' ? '' : `; give ${flag} to init-script instead`}`);
+  }
+  return { flags, command: words.slice(end + 1) };
+}
+
 function isKind(kind: unknown): kind is InitScriptKind {
   return typeof kind === 'string' && (INIT_SCRIPT_KINDS as readonly string[]).includes(kind);
 }
@@ -77,8 +124,10 @@ function isKind(kind: unknown): kind is InitScriptKind {
  * ForkoverError whose message starts with the flag at fault and says what would work.
  *
  * @param forkoverBin absolute path of the forkover CLI the scripts call for reload/status.
+ * @param cliNode with `--start` and a command whose program is not a node binary (a
+ *   script run with the current node): the absolute node that runs `forkover start`.
  */
-export function buildSpec(kind: unknown, args: InitScriptArgs, command: readonly string[], forkoverBin: string): InitScriptSpec {
+export function buildSpec(kind: unknown, args: InitScriptArgs, words: readonly string[], forkoverBin: string, cliNode: string = process.execPath): InitScriptSpec {
   if (!isKind(kind)) {
     throw bad('<kind>', `unknown init system ${JSON.stringify(kind)}; choose one of ${INIT_SCRIPT_KINDS.join(', ')}`);
   }
@@ -112,14 +161,19 @@ export function buildSpec(kind: unknown, args: InitScriptArgs, command: readonly
   if (user !== undefined && ['/', '/run', '/var/run', '/tmp', '/var/tmp'].includes(piddir)) {
     throw bad('--pidfile', `with --user the pidfile needs a directory of its own that the user owns (R10.4), not ${piddir}; e.g. ${defaultPidfile(name)}`);
   }
+  if (args.start !== undefined && typeof args.start !== 'boolean') throw bad('--start', 'takes no value');
+  const startForm = args.start === true;
+  const { flags: startFlags, command } = startForm ? splitStartCommand(words) : { flags: [], command: [...words] };
   if (command.length === 0) throw bad('<command>', 'the app command is missing: give it after "--", e.g. -- /usr/bin/node /srv/app/server.js --port 8080');
   for (const word of command) {
     if (typeof word !== 'string' || /[\n\r\0]/.test(word)) throw bad('<command>', `a command word cannot contain a line break or NUL: ${JSON.stringify(word)}`);
   }
   // The scripts add forkover's own flags where their init system needs them; the same
   // flag in the app's words would fight them (a second --pidfile, --daemon in a notify unit).
+  // With --start they are not: forkover start takes its flags before "--" and hands the
+  // app its words untouched, so an app's own --name or -p stays the app's.
   const FLAG_OF: Record<string, string> = { '--daemon': '', '-p': '--pidfile', '--pidfile': '--pidfile', '-l': '--logfile', '--logfile': '--logfile', '--name': '--name', '--user': '--user', '--group': '--group' };
-  for (const word of command.slice(1)) {
+  for (const word of startForm ? [] : command.slice(1)) {
     const flag = word.split('=')[0]!;
     if (Object.hasOwn(FLAG_OF, flag)) {
       const ours = FLAG_OF[flag];
@@ -131,6 +185,7 @@ export function buildSpec(kind: unknown, args: InitScriptArgs, command: readonly
     throw bad('<command>', `init systems run services with a minimal PATH, so the program needs an absolute path, not ${JSON.stringify(program)}; e.g. ${process.execPath}`);
   }
   if (!path.isAbsolute(forkoverBin)) throw new TypeError(`forkoverBin must be an absolute path, not ${JSON.stringify(forkoverBin)}`);
+  if (!path.isAbsolute(cliNode)) throw new TypeError(`cliNode must be an absolute path, not ${JSON.stringify(cliNode)}`);
   return {
     kind,
     name,
@@ -141,6 +196,9 @@ export function buildSpec(kind: unknown, args: InitScriptArgs, command: readonly
     ...(listen !== undefined ? { listen } : {}),
     command: [...command],
     forkoverBin,
+    // The start form runs `forkover start` with the command's own node, so that the app
+    // runs in that process (start-command.ts); a bare script runs with the given node.
+    ...(startForm ? { start: { node: isNodeBinary(program) ? program : cliNode, flags: startFlags } } : {}),
   };
 }
 

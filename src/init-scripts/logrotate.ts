@@ -8,7 +8,8 @@
  */
 import * as path from 'node:path';
 import type { InitScriptSpec, RenderedFile } from './types.js';
-import { SHARED_DIRS, forkoverWords, shq } from './shell.js';
+import { SHARED_DIRS, shq } from './shell.js';
+import { forkoverWords } from './launch.js';
 
 /** Render `/etc/logrotate.d/<name>`. Needs `spec.logfile` (index.ts checks it). */
 export function renderLogrotate(spec: InitScriptSpec): RenderedFile[] {

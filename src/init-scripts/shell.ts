@@ -1,11 +1,9 @@
 /**
  * POSIX sh quoting and the pieces the sh-based renderers (sysv, openrc, logrotate's
- * postrotate) share: how a script calls the forkover CLI, and the app's command line
- * with forkover's own flags appended.
+ * postrotate) share. How they launch the app and call the forkover CLI is launch.ts.
  *
  * Must not: read or write files (renderers are pure; types.ts).
  */
-import * as path from 'node:path';
 import type { InitScriptSpec } from './types.js';
 
 /** One word for sh: bare when it only holds characters sh never interprets, else single-quoted. */
@@ -17,20 +15,6 @@ export function shq(word: string): string {
 /** Escape a string for the inside of sh double quotes. */
 export function dqEscape(text: string): string {
   return text.replace(/[\\$`"]/g, '\\$&');
-}
-
-/** Whether the app's program is a node binary, which can then run forkover's CLI too. */
-export function programIsNode(spec: InitScriptSpec): boolean {
-  return /^(node|nodejs)(\d+(\.\d+)*)?$/.test(path.basename(spec.command[0]!));
-}
-
-/**
- * The words that run the forkover CLI. With the app's own node when the app is started by
- * a node binary: init systems run scripts with PATH=/sbin:/usr/sbin:/bin:/usr/bin, where
- * `#!/usr/bin/env node` may find no node, or another one. Otherwise the CLI's shebang.
- */
-export function forkoverWords(spec: InitScriptSpec): string[] {
-  return programIsNode(spec) ? [spec.command[0]!, spec.forkoverBin] : [spec.forkoverBin];
 }
 
 /** The flags forkover's privilege drop takes: the app's own `--user`/`--group` (issue 5, R10.4). */

@@ -24,6 +24,14 @@ export interface InitScriptSpec {
   command: string[];
   /** The absolute path of the forkover CLI to call for reload/status. */
   forkoverBin: string;
+  /**
+   * `--start` (issue 14): the app imports nothing of forkover and calls its own listen(),
+   * so the scripts launch it as `<node> <forkoverBin> start <forkover flags> -- <command…>`
+   * (launch.ts). `node` is absolute: the command's own node binary, else the Node that ran
+   * `forkover init-script`. `flags` are the user's own flags for `forkover start` (e.g.
+   * `--workers 2`, `--listeners 2`), already checked, given before the command's `--`.
+   */
+  start?: { node: string; flags: string[] };
 }
 
 export interface RenderedFile {
