@@ -6,7 +6,7 @@
 // Flags: --port N (default 8080), --host H (default: all interfaces), and every forkover
 // flag (--daemon, -p, -l, --name, --drain-timeout, …).
 import http from 'node:http';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import express from 'express';
 import { forkover, addForkoverOptions } from 'forkover';
 
@@ -35,7 +35,7 @@ await daemon.ready();
 
 function portNumber(v) {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--port takes 0 to 65535, not "${v}"`);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`--port takes a whole number from 0 to 65535, not "${v}"`);
   return n;
 }
 

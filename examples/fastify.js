@@ -6,7 +6,7 @@
 //   GET /slow?ms=N   200 "slow <pid>\n" after N ms (at most 60 s)
 // Flags: --port N (default 8080), --host H, and every forkover flag.
 import { setTimeout as delay } from 'node:timers/promises';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import Fastify from 'fastify';
 import { forkover, addForkoverOptions } from 'forkover';
 
@@ -38,7 +38,7 @@ await daemon.ready();
 
 function portNumber(v) {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--port takes 0 to 65535, not "${v}"`);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`--port takes a whole number from 0 to 65535, not "${v}"`);
   return n;
 }
 

@@ -5,13 +5,13 @@
 // Flags: --port N (default 8080), --host H (default: all interfaces), and every forkover
 // flag (--daemon, -p, -l, --name, --start-timeout, --drain-timeout, --upgrade-timeout, …).
 import http from 'node:http';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { forkover, addForkoverOptions } from 'forkover';
 
 const program = addForkoverOptions(new Command('hello.js'))
   .option('--port <n>', 'TCP port to listen on (0 picks a free one)', (v) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--port takes 0 to 65535, not "${v}"`);
+    if (v.trim() === '' || !Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`--port takes a whole number from 0 to 65535, not "${v}"`);
     return n;
   }, 8080)
   .option('--host <h>', 'address to listen on (default: all interfaces)')

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import http2 from 'node:http2';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { forkover, addForkoverOptions } from 'forkover';
 
 const program = addForkoverOptions(new Command('http2.js'))
@@ -57,7 +57,7 @@ function readPem(file, flag) {
 
 function portNumber(v) {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--port takes 0 to 65535, not "${v}"`);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`--port takes a whole number from 0 to 65535, not "${v}"`);
   return n;
 }
 

@@ -12,7 +12,7 @@
 //   was not processed and may be sent again.
 // Flags: --port N (default 7000), --host H, and every forkover flag.
 import net from 'node:net';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { forkover, addForkoverOptions } from 'forkover';
 
 const program = addForkoverOptions(new Command('tcp-echo.js'))
@@ -64,7 +64,7 @@ await daemon.ready();
 
 function portNumber(v) {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--port takes 0 to 65535, not "${v}"`);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`--port takes a whole number from 0 to 65535, not "${v}"`);
   return n;
 }
 

@@ -7,7 +7,7 @@
 // Flags: --port N (default 8080), --admin-port N (default 8081), --host H (both), and
 // every forkover flag.
 import http from 'node:http';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { forkover, addForkoverOptions } from 'forkover';
 
 const program = addForkoverOptions(new Command('two-listeners.js'))
@@ -37,7 +37,7 @@ await daemon.ready();
 
 function portNumber(v) {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--port takes 0 to 65535, not "${v}"`);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`--port takes a whole number from 0 to 65535, not "${v}"`);
   return n;
 }
 

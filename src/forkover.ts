@@ -11,7 +11,7 @@
  * Start-up failures are fatal by design: they are printed (and reported to the waiting
  * launcher or old generation) and the process exits 1, leaving no pidfile behind.
  */
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 import { EXIT, ForkoverError, describe } from './errors.js';
 import { type ForkoverOptions, type Settings, forkoverProgram, resolveSettings } from './options.js';
 import { ENV } from './respawn.js';
@@ -46,12 +46,39 @@ function fromArgv(argv: string[], title: string): ForkoverOptions {
   return program.opts<ForkoverOptions>();
 }
 
+/** A commander program of any copy or major: what forkover reads of it. */
+export interface ProgramLike {
+  opts(): object;
+}
+
+/**
+ * What `forkover(input)` was given, as options. A commander program is known by its
+ * shape (an `opts()` method), not by class: the app's commander may be another copy or
+ * major than ours (npm link, a monorepo, commander 12), and `instanceof` fails then.
+ */
+function optionsOf(input: unknown): ForkoverOptions | undefined {
+  if (input === undefined) return undefined;
+  if (input !== null && typeof input === 'object' && !Array.isArray(input)) {
+    const opts = (input as { opts?: unknown }).opts;
+    if (typeof opts === 'function') {
+      const read: unknown = opts.call(input);
+      if (read !== null && typeof read === 'object') return read as ForkoverOptions;
+      throw new ForkoverError('BAD_OPTION', `forkover(program): program.opts() returned ${JSON.stringify(read)}, not an object; pass the commander program after program.parse()`);
+    }
+    return input as ForkoverOptions;
+  }
+  throw new ForkoverError(
+    'BAD_OPTION',
+    `forkover() takes the app's commander program (after parse()), an options object such as { daemon: true, pidfile: '/run/app.pid' }, or nothing; not ${input === null ? 'null' : Array.isArray(input) ? 'an array' : `a ${typeof input} (${String(input).slice(0, 40)})`}`,
+  );
+}
+
 /**
  * Set up forkover for this process. Pass the app's commander program (after `parse()`,
  * with `addForkoverOptions()`), an options object, or nothing to parse `process.argv`
  * for forkover's flags alone.
  */
-export async function forkover(input?: Command | ForkoverOptions): Promise<Daemon> {
+export async function forkover(input?: ProgramLike | ForkoverOptions): Promise<Daemon> {
   const script = process.argv[1];
   const role = (process.env[ENV.ROLE] as Role | undefined) ?? 'foreground';
   let settings: Settings;
@@ -63,7 +90,7 @@ export async function forkover(input?: Command | ForkoverOptions): Promise<Daemo
         'this app calls forkover() itself, so it is a forkover app already: run it as "node app.js --daemon -p …" with its own flags, not under "forkover start"',
       );
     }
-    const opts = input instanceof Command ? input.opts<ForkoverOptions>() : (input ?? fromArgv(process.argv.slice(2), 'forkover'));
+    const opts = optionsOf(input) ?? fromArgv(process.argv.slice(2), 'forkover');
     settings = resolveSettings(opts, process.env[ENV.CWD] ?? process.cwd(), script);
   } catch (err) {
     process.stderr.write(`${script ? script.split('/').pop() : 'forkover'}: ${describe(err)}\n`);

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ForkoverError } from './errors.js';
+import { EXIT, ForkoverError } from './errors.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_S,
   DEFAULT_MAX_DRAINING,
@@ -122,12 +122,42 @@ export function addForkoverOptions(program: Command): Command {
     .addOption(new Option('--standby', "keep the next generation's Node started and waiting: faster handoffs for one idle process's memory"))
     .addOption(new Option('--user <user>', 'as root: bind the listeners, then run as this user (initgroups, setgid, setuid) before ready'))
     .addOption(new Option('--group <group>', "with --user: run with this primary group (default: the user's)"));
+  exitTwoOnBadUsage(program);
   return program;
 }
 
-/** A program with forkover's flags only, for apps that take no flags of their own. */
+/** commander's usage errors: a flag or argument the program cannot take. */
+const USAGE_ERRORS = new Set([
+  'commander.unknownOption',
+  'commander.unknownCommand',
+  'commander.missingArgument',
+  'commander.optionMissingArgument',
+  'commander.missingMandatoryOptionValue',
+  'commander.invalidArgument',
+  'commander.excessArguments',
+  'commander.conflictingOption',
+]);
+
+/**
+ * commander exits 1 on a bad flag; the launcher exits 2 (R6.1: 2 is "bad arguments",
+ * 1 "failed to start"), so an init script can tell them apart. commander has already
+ * printed the message. An app's own exitOverride(), set before or after, wins: commander
+ * keeps one, and we only set ours where there is none.
+ */
+function exitTwoOnBadUsage(program: Command): void {
+  if ((program as unknown as { _exitCallback?: unknown })._exitCallback) return;
+  program.exitOverride((err) => {
+    process.exit(err.exitCode !== 0 && USAGE_ERRORS.has(err.code) ? EXIT.BAD_ARGS : err.exitCode);
+  });
+}
+
+/**
+ * A program that reads forkover's flags out of an argv it does not own (`forkover()`
+ * called without commander): the app's own flags and arguments, and `--help`, are left
+ * to the app, so they are neither errors nor answered here.
+ */
 export function forkoverProgram(name: string): Command {
-  return addForkoverOptions(new Command(name)).allowExcessArguments(false);
+  return addForkoverOptions(new Command(name)).helpOption(false).allowUnknownOption().allowExcessArguments();
 }
 
 function checkPositive(value: unknown, flag: string, fallback: number, integer = false): number {
