@@ -185,3 +185,36 @@ export function containerPid(c: Container, pidfile: string): number | undefined 
 export function pollUntil<T>(check: () => Promise<T | undefined | false | null>, timeoutMs: number, what: () => string, intervalMs = 100): Promise<T> {
   return waitUntil(check, timeoutMs, what, intervalMs);
 }
+
+/**
+ * Run the real `forkover init-script <args>` inside the container (so the paths it writes
+ * are the container's: /usr/bin/node, /srv/forkover/bin/forkover.js) and return the files
+ * it prints: one as is, several each after its "# ==> name <==" header.
+ */
+export async function initScriptInContainer(c: Container, args: string[], single: string): Promise<{ filename: string; content: string }[]> {
+  const r = await c.exec(['/usr/bin/node', `${SRV}/bin/forkover.js`, 'init-script', ...args]);
+  if (r.code !== 0) throw new Error(`forkover init-script ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  const parts = r.stdout.split(/^# ==> (\S+) <==\n/m);
+  if (parts.length === 1) return [{ filename: single, content: r.stdout }];
+  const files: { filename: string; content: string }[] = [];
+  for (let i = 1; i < parts.length; i += 2) files.push({ filename: parts[i]!, content: parts[i + 1]! });
+  return files;
+}
+
+/**
+ * Wait until `service` is active/running with a MainPID (other than `not`) that the
+ * pidfile names too; resolves to that PID.
+ */
+export function unitSettled(c: Container, service: string, pidfile: string, not?: number, timeoutMs = 20_000): Promise<number> {
+  let last: Record<string, string> = {};
+  return pollUntil(
+    async () => {
+      last = await c.show(service);
+      const pid = Number(last.MainPID);
+      if (last.ActiveState !== 'active' || last.SubState !== 'running' || pid <= 0 || pid === not) return undefined;
+      return containerPid(c, pidfile) === pid ? pid : undefined;
+    },
+    timeoutMs,
+    () => `${service} to be active with a MainPID${not ? ` other than ${not}` : ''} named in ${pidfile} (now ${JSON.stringify(last)}, pidfile ${containerPid(c, pidfile)})`,
+  );
+}
