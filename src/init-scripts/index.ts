@@ -100,6 +100,7 @@ function splitStartCommand(words: readonly string[]): { flags: string[]; command
       }),
     )
     .helpOption(false)
+    .allowExcessArguments() // reported below, with the fix
     .exitOverride()
     .configureOutput({ writeErr: () => {}, writeOut: () => {} });
   try {
