@@ -246,3 +246,15 @@ describe('--start: the app run by forkover start', () => {
     expect((await renderInitScript(spec))[0]!.content).toContain('/opt/node/bin/node /opt/forkover/bin/forkover.js reload -p /run/hello/hello.pid');
   });
 });
+
+test('README "Init scripts for an unmodified app" shows exactly what init-script systemd --start prints (issue 14, item 5)', async () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = /^### Init scripts for an unmodified app\n([\s\S]*?)(?=^#{2,3} )/m.exec(readme)?.[1] ?? '';
+  const command = /```sh\nforkover init-script (systemd --start .*)\n```/.exec(section)?.[1];
+  const shown = /```ini\n([\s\S]*?)```/.exec(section)?.[1];
+  expect(command).toBe('systemd --start --name web -- /usr/bin/node /srv/app/server.js --port 3000');
+  // As installed with npm (the paths the README shows), from the command's own words.
+  const words = command!.split(' ');
+  const spec = buildSpec(words[0], { name: words[3], start: true }, words.slice(5), '/usr/local/lib/node_modules/forkover/bin/forkover.js', '/usr/bin/node');
+  expect(shown).toBe(formatRendered(await renderInitScript(spec)));
+});
