@@ -198,6 +198,42 @@ describe('LSB script (sysv) from init-script sysv --start, with start-stop-daemo
   });
 });
 
+describe('forkover start flags through init-script --start', () => {
+  test('sysv with "-- --workers 2 --": both workers titled --name serve, status lists them, stop ends both', async () => {
+    const NAME = 'fo-start-wk';
+    const dir = tmpdir();
+    const port = await freePort();
+    const pidfile = path.join(dir, 'run', `${NAME}.pid`);
+    const r = await cli(['init-script', 'sysv', '--start', '--name', NAME, '--pidfile', pidfile, '--logfile', path.join(dir, 'log', `${NAME}.log`), '--', '--workers', '2', '--', process.execPath, fixture('start/init-http.cjs'), '--port', String(port)]);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    const script = path.join(dir, NAME);
+    fs.writeFileSync(script, r.stdout, { mode: 0o755 });
+    const sh = (action: string) => run('/bin/sh', [script, action], { cwd: '/', env: { LANG: 'C' }, timeoutMs: 60_000 });
+
+    const st = await sh('start');
+    const leader = readPid(pidfile);
+    track(leader);
+    expect({ code: st.code, stderr: st.stderr }).toEqual({ code: 0, stderr: '' });
+    const status = await sh('status');
+    expect(status.code).toBe(0);
+    const workers = /workers: PID (\d+), (\d+)/.exec(status.stdout)?.slice(1).map(Number);
+    expect(workers?.[0]).toBe(leader);
+    for (const pid of workers ?? []) {
+      track(pid);
+      expect(procStat(pid)?.comm).toBe(NAME);
+    }
+    // Both accept on the same socket: new connections reach each of them.
+    const seen = new Set<number>();
+    await waitUntil(async () => (seen.add(pidOf((await get(port)).body)), seen.size === 2), 15_000, () => `both workers ${workers?.join(', ')} to answer (seen ${[...seen].join(', ')})`);
+    expect([...seen].sort()).toEqual([...workers!].sort());
+
+    expect((await sh('stop')).code).toBe(0);
+    await waitUntil(() => workers!.every((pid) => !alive(pid)), 10_000, `workers ${workers?.join(', ')} to be gone`);
+    expect(processesTitled(NAME)).toEqual([]);
+    expect(fs.existsSync(pidfile)).toBe(false);
+  });
+});
+
 describe('OpenRC script from init-script openrc --start, with openrc-run', () => {
   const OPENRC_RUN = '/sbin/openrc-run';
   const SOFTLEVEL = '/run/openrc/softlevel';
