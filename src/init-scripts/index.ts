@@ -5,7 +5,8 @@
  * Validation lives here, once, so every renderer can assume a clean spec: a name that is
  * a valid process title (R6.4, R9.7), absolute paths made only of characters no shell or
  * unit file needs to quote, and a command whose program is an absolute path (init
- * systems run services with a minimal PATH).
+ * systems run services with a minimal PATH). With `--start` (issue 14) the words after
+ * "--" are `forkover start`'s: its flags (checked here) and the app's command (not).
  *
  * Must not: read or write files, print, or pick exit codes (cli.ts does).
  */
@@ -82,8 +83,9 @@ const SCRIPT_OWNED: Readonly<Record<string, string>> = { daemon: '--daemon', pid
 /**
  * With `--start`, the words after "--" are what `forkover start` takes: its own flags
  * first, ending in "--" (`--workers 2 -- /usr/bin/node app.js`), or just the command.
- * The flags are checked by the same option definitions `forkover start` parses them
- * with; the command's words are the app's and are not looked at.
+ * The flags are checked by forkover's own option definitions (addForkoverOptions, which
+ * `forkover start` parses them with) plus `--listeners` as start-command.ts checks it;
+ * the command's words are the app's and are not looked at.
  */
 function splitStartCommand(words: readonly string[]): { flags: string[]; command: string[] } {
   if (words.length === 0 || !words[0]!.startsWith('-')) return { flags: [], command: [...words] };
