@@ -1,6 +1,7 @@
 // What the benchmarks share: fresh loopback addresses, starting and stopping each kind of
-// server (forkover, a plain process, a bare shared-fd pair, PM2 cluster mode), wrk, and
-// /proc readings. Every process started here is recorded and killed by PID on exit.
+// server (forkover as a library or under `forkover start`, a plain process, a bare
+// shared-fd pair, PM2 cluster mode), wrk, and /proc readings. Every process started here
+// is recorded and killed by PID on exit.
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -63,20 +64,24 @@ const pidfiles = new Set(); // daemons' pidfiles: a generation started mid-hando
 /** Kill everything this process started, by PID, and remove temp dirs. */
 export function killAll() {
   for (const pidfile of pidfiles) {
-    // Only a process whose command line names this pidfile: never a recycled PID.
-    const ours = (pid) => {
-      try {
-        if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(pidfile)) track(pid);
-      } catch {
-        // gone
-      }
-    };
-    const pid = readPidfile(pidfile);
-    if (pid) ours(pid);
+    // The sidecar names each process of the daemon with its start time: a PID counts as
+    // ours only while it has that start time, so never a recycled one. (Not the command
+    // line: a daemon sets its process title, which overwrites it.)
+    let meta;
     try {
-      for (const w of JSON.parse(fs.readFileSync(`${pidfile}.meta`, 'utf8')).workers) ours(w.pid);
+      meta = JSON.parse(fs.readFileSync(`${pidfile}.meta`, 'utf8'));
     } catch {
-      // no sidecar
+      continue; // no sidecar, or between writes; the subreaper sweep below still applies
+    }
+    for (const p of [meta.leader, ...(meta.workers ?? []), ...(meta.draining ?? []), meta.standby]) {
+      if (p?.pid && p.starttime && startTicks(p.pid) === p.starttime) track(p.pid);
+    }
+  }
+  // Under the benchmark's own subreaper (reexecUnderSubreaper), every process reparented
+  // to it is a daemon or a generation this benchmark started: nothing else runs below it.
+  if (process.env.FORKOVER_BENCH_REAPER === '1') {
+    for (const e of fs.readdirSync('/proc')) {
+      if (/^\d+$/.test(e) && Number(e) !== process.pid && parentPid(Number(e)) === process.ppid) track(Number(e));
     }
   }
   for (const pid of started) {
@@ -91,6 +96,20 @@ export function killAll() {
 }
 process.on('exit', killAll);
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+
+/** Field `n` (1-based, as in proc(5)) of /proc/PID/stat, as a number; undefined if gone. */
+function statField(pid, n) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields 1 and 2 (pid, comm) end at the last ')': comm may hold spaces.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[n - 3]);
+  } catch {
+    return undefined;
+  }
+}
+const parentPid = (pid) => statField(pid, 4);
+/** When the process started, in clock ticks after boot (what the sidecar's `starttime` records). */
+const startTicks = (pid) => statField(pid, 22);
 
 export function tmpdir() {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'forkover-bench-'));
@@ -234,16 +253,30 @@ export async function startShared(host, procs = 2) {
   };
 }
 
-/** examples/hello.js under forkover as a daemon. Resolves once the launcher exited 0. */
-export async function startForkover(host, { workers = 1, extra = [] } = {}) {
+/**
+ * A forkover daemon serving examples/hello.js's handler, in one of two forms. Resolves
+ * once the launcher exited 0.
+ *  - `form: 'library'` (the default): examples/hello.js, which calls forkover() and
+ *    daemon.listen() itself, on a port the daemon picks.
+ *  - `form: 'start'`: `forkover start --daemon … -- node bench/servers/plain.mjs --host H
+ *    --port P`, the plain baseline server unchanged. Its listen() on port 0 would bind
+ *    afresh and not be handed over (README, "Run an existing app unchanged"), so P is a
+ *    free port picked here.
+ */
+export async function startForkover(host, { workers = 1, extra = [], form = 'library' } = {}) {
+  if (form !== 'library' && form !== 'start') throw new TypeError(`startForkover: form is 'library' or 'start', not ${JSON.stringify(form)}`);
   const dir = tmpdir();
-  const pidfile = path.join(dir, 'hello.pid');
-  const logfile = path.join(dir, 'hello.log');
+  const name = form === 'start' ? 'plain' : 'hello';
+  const pidfile = path.join(dir, `${name}.pid`);
+  const logfile = path.join(dir, `${name}.log`);
   pidfiles.add(pidfile);
+  const flags = ['--daemon', '-p', pidfile, '-l', logfile, '--workers', String(workers), ...extra];
+  const args =
+    form === 'start'
+      ? [paths.cli, 'start', ...flags, '--', process.execPath, PLAIN, '--host', host, '--port', String(await freePort(host))]
+      : [paths.hello, '--host', host, '--port', '0', ...flags];
   const t0 = performance.now();
-  const r = await run(process.execPath, [paths.hello, '--host', host, '--port', '0', '--daemon', '-p', pidfile, '-l', logfile, '--workers', String(workers), ...extra], {
-    cwd: dir,
-  });
+  const r = await run(process.execPath, args, { cwd: dir });
   const launcherMs = performance.now() - t0;
   if (r.code !== 0) throw new Error(`forkover launcher exited ${r.code}: ${r.stderr}`);
   const pid = readPidfile(pidfile);
@@ -254,6 +287,7 @@ export async function startForkover(host, { workers = 1, extra = [] } = {}) {
   const port = Number(/listening on [^\n]*?:(\d+)/.exec(r.stdout)[1]);
   return {
     kind: 'forkover',
+    form,
     host,
     port,
     pid,

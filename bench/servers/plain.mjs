@@ -1,5 +1,7 @@
 // Baseline: one plain Node process with examples/hello.js's handler (bench/lib/handler.cjs), no forkover.
 // Prints "listening <port>" once it accepts. Flags: --host H (a loopback address), --port N.
+// It imports nothing of forkover, so it is also the unmodified app that bench/start.mjs
+// runs under `forkover start`.
 import http from 'node:http';
 import hello from '../lib/handler.cjs';
 
