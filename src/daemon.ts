@@ -638,7 +638,10 @@ export class Daemon {
       return { outcome: 'rolled-back', reason: result.reason };
     }
     const durationMs = Date.now() - startedAt;
-    log(`handoff ${seq}: PID ${result.pid} serves (${durationMs} ms); draining`);
+    // A READY read only after the deadline was sent in time: this process was not running
+    // (SIGSTOP, a blocking call) when it arrived; say so rather than let the time mislead.
+    const late = result.readLate ? `; this process was stalled past --upgrade-timeout ${this.settings.upgradeTimeoutMs / 1000} s and read its READY late` : '';
+    log(`handoff ${seq}: PID ${result.pid} serves (${durationMs} ms${late}); draining`);
     if (this.systemd) {
       // R4.5: MAINPID=<new> + READY=1 in one datagram from us, the main PID systemd
       // still listens to; only then tell the successor it is main (it starts pinging).

@@ -43,7 +43,18 @@ export interface SuccessorSpec extends LaunchSpec {
 }
 
 export type SuccessorResult = (
-  | { ok: true; pid: number; child: ChildProcess; channel: net.Socket; info: ReadyInfo }
+  | {
+      ok: true;
+      pid: number;
+      child: ChildProcess;
+      channel: net.Socket;
+      info: ReadyInfo;
+      /**
+       * The READY was read only after --upgrade-timeout had passed, in the same event-loop
+       * turn: this process was stalled (stopped, blocked) while the successor got ready.
+       */
+      readLate: boolean;
+    }
   | { ok: false; pid: number | undefined; reason: string }
 ) & {
   /** What became of spec.standby, for the log: `used standby PID N` or `discarded standby PID N: <why>`. */
@@ -244,15 +255,28 @@ export async function startSuccessor(spec: SuccessorSpec): Promise<SuccessorResu
   });
 
   let timer: NodeJS.Timeout | undefined;
+  let immediate: NodeJS.Immediate | undefined;
+  /** Set when the deadline passed before the READY was read: this process was not running (issue 17). */
+  let timerFired = false;
   const stopped = new Promise<'timeout' | 'aborted'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), spec.timeoutMs);
+    // The deadline is judged on what the successor did, not on when this process gets to
+    // run. After a stall (SIGSTOP, a long GC pause, a blocking call) the expired timer
+    // runs in the same loop turn that finds the channel readable, and timers come before
+    // I/O: a READY written long ago would lose to it, and a successor that serves, named
+    // in the pidfile, would be killed. So the timer only marks the deadline; the verdict
+    // waits for setImmediate, which runs after that turn's I/O poll has read the channel.
+    timer = setTimeout(() => {
+      timerFired = true;
+      immediate = setImmediate(() => resolve('timeout'));
+    }, spec.timeoutMs);
     if (spec.signal.aborted) resolve('aborted');
     spec.signal.addEventListener('abort', () => resolve('aborted'), { once: true });
   });
   const event: ChildEvent | 'timeout' | 'aborted' = await Promise.race([awaitChild(channel), stopped]);
   clearTimeout(timer);
+  if (immediate !== undefined) clearImmediate(immediate);
   if (typeof event === 'object' && event.kind === 'ready') {
-    if (event.info.pid === pid) return { ok: true, pid, child, channel, info: event.info, standby };
+    if (event.info.pid === pid) return { ok: true, pid, child, channel, info: event.info, standby, readLate: timerFired };
   }
 
   // Failed: make sure it is gone, then say why in its own terms. EOF usually comes a
