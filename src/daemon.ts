@@ -77,6 +77,16 @@ export type UpgradeResult =
 
 type Phase = 'starting' | 'ready' | 'upgrading' | 'draining' | 'stopping';
 
+/** Close an inherited socket that this version does not listen on. */
+function closeUnclaimed(i: InheritedFd): void {
+  log(`closing inherited listener "${i.name}" (fd ${i.fd}): this version does not use it`);
+  try {
+    fs.closeSync(i.fd);
+  } catch {
+    // already closed
+  }
+}
+
 /** A function the app registers to run when this generation drains (stop or handoff). */
 export type DrainHook = (info: { reason: 'stop' | 'handoff'; deadline: number }) => void | Promise<void>;
 
@@ -115,6 +125,9 @@ export class Daemon {
   private systemd: Supervisor | undefined;
   /** The app's own watchdog self-check (`onHealthCheck`), replacing the default request. */
   private appHealthCheck: HealthCheck | undefined;
+  /** allowLateListen(): how long unclaimed inherited sockets wait for a late listen(). */
+  private lateGraceMs = 0;
+  private unclaimed: InheritedFd[] = [];
   private exitResolve!: (code: number) => void;
   /** Resolves with the exit code just before this generation exits. */
   readonly exited: Promise<number>;
@@ -311,6 +324,68 @@ export class Daemon {
   }
 
   /**
+   * Bind (or adopt `inherited`) one registered listener and record what it serves on:
+   * the ready phase does this for each, and a late listen() for its own.
+   */
+  private async open(l: UsedListener, inherited: InheritedFd | undefined): Promise<void> {
+    if (inherited) {
+      await adopt(l.server, inherited, l.address.backlog);
+      l.inherited = true;
+    } else if (!l.server.listening) {
+      await bind(l.server, l.address);
+    }
+    l.fd = serverFd(l.server);
+    l.bound = describeBound(l.server, l.address);
+    if (l.address.path !== undefined && !l.address.path.startsWith('\0')) {
+      // lstat the path, not fstat the fd: a socket fd's inode lives in sockfs, never
+      // equal to the socket file's, so cleanupAtExit would never remove the path.
+      const st = fs.lstatSync(l.address.path);
+      this.socketFiles.set(l.address.path, { dev: st.dev, ino: st.ino });
+    }
+  }
+
+  /**
+   * `forkover start` (takeover.ts): keep the sockets the previous generation handed over
+   * but no listener claimed at ready open for `ms`, for a listen() that comes after ready
+   * (Fastify's second address for "localhost" comes after a DNS lookup), so that it
+   * adopts the socket instead of failing with EADDRINUSE beside the old generation.
+   * Connections queue on such a socket meanwhile; an address this version dropped is
+   * closed when the time is up.
+   */
+  allowLateListen(ms: number): void {
+    this.lateGraceMs = ms;
+  }
+
+  private holdForLateListen(unclaimed: InheritedFd[]): void {
+    this.unclaimed = unclaimed;
+    setTimeout(() => {
+      this.unclaimed.forEach(closeUnclaimed);
+      this.unclaimed = [];
+    }, this.lateGraceMs).unref();
+  }
+
+  /**
+   * A listener registered after ready (`forkover start` only): bound now, or adopted
+   * from the previous generation's unclaimed socket of the same name, and handed over
+   * from now on like the others. Undefined when it cannot be one (not serving yet or
+   * handing over, `--workers`, a name in use): the caller binds it as plain Node would.
+   */
+  listenLate(server: net.Server, address: ListenAddress): Promise<void> | undefined {
+    if (this.phase !== 'ready' || this.settings.workers > 1 || this.lateGraceMs === 0) return undefined;
+    const name = defaultName(address);
+    if (this.used.some((l) => l.name === name)) return undefined;
+    const inherited = this.unclaimed.find((i) => i.name === name);
+    this.unclaimed = this.unclaimed.filter((i) => i !== inherited);
+    track(server);
+    const l: UsedListener = { name, server, address, inherited: false };
+    return this.open(l, inherited).then(() => {
+      this.used.push(l);
+      this.republish();
+      log(`listener "${name}" registered after ready: ${l.bound}${inherited ? ' (adopted)' : ''}; handed over from the next reload on`);
+    });
+  }
+
+  /**
    * Replace the watchdog's default self-check (an HTTP request to the first listener)
    * with the app's own: it resolves when healthy and is given the ping interval to do
    * so (R4.6). Only used under a systemd `WatchdogSec=`. Returns its undo.
@@ -343,32 +418,10 @@ export class Daemon {
       }
       // After the activation plan: workers get the sockets under the names the leader uses.
       await this.prepareWorkers();
-      for (const l of this.used) {
-        const inherited = this.inherited.find((i) => i.name === l.name);
-        if (inherited) {
-          await adopt(l.server, inherited, l.address.backlog);
-          l.inherited = true;
-        } else if (!l.server.listening) {
-          await bind(l.server, l.address);
-        }
-        l.fd = serverFd(l.server);
-        l.bound = describeBound(l.server, l.address);
-        if (l.address.path !== undefined && !l.address.path.startsWith('\0')) {
-          // lstat the path, not fstat the fd: a socket fd's inode lives in sockfs, never
-          // equal to the socket file's, so cleanupAtExit would never remove the path.
-          const st = fs.lstatSync(l.address.path);
-          this.socketFiles.set(l.address.path, { dev: st.dev, ino: st.ino });
-        }
-      }
-      for (const i of this.inherited) {
-        if (this.used.some((l) => l.name === i.name)) continue;
-        log(`closing inherited listener "${i.name}" (fd ${i.fd}): this version does not use it`);
-        try {
-          fs.closeSync(i.fd);
-        } catch {
-          // already closed
-        }
-      }
+      for (const l of this.used) await this.open(l, this.inherited.find((i) => i.name === l.name));
+      const unclaimed = this.inherited.filter((i) => !this.used.some((l) => l.name === i.name));
+      if (this.lateGraceMs > 0 && this.role === 'child' && unclaimed.length > 0) this.holdForLateListen(unclaimed);
+      else unclaimed.forEach(closeUnclaimed);
       // R1.10, R10.4: every listener is bound; drop root (--user) before publishing and READY.
       const pf = this.settings.pidfile;
       if (this.settings.user !== undefined) {

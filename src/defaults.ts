@@ -35,3 +35,8 @@ export const LOG_FILE_MODE = 0o640;
 export const PIDFILE_MODE = 0o644;
 /** Pidfiles larger than this are not read: no PID needs more than a few bytes. */
 export const MAX_PIDFILE_BYTES = 4096;
+/**
+ * `forkover start`: how long a new generation keeps a handed-over socket that no listen()
+ * claimed by ready, for a listen() that comes after ready (Daemon#allowLateListen).
+ */
+export const LATE_LISTEN_GRACE_MS = 2_000;

@@ -61,10 +61,12 @@ void takeover.ready.then(() => (started = true));
 const why = () =>
   `the app listened on ${takeover.servers.length} of the expected ${expected}; ` +
   'if it serves fewer sockets, start it with that --listeners, otherwise see its output above for why it did not listen';
-// Before the launcher's or the old generation's own deadline, so the reason is ours.
+// Before the launcher's or the old generation's own deadline, so the reason is ours. That
+// deadline started before this process did: Node's own start-up counts against it.
+const margin = Math.min(1000, timeoutMs / 4);
 const early = setTimeout(() => {
   if (!started) daemon.fatal(new ForkoverError('BAD_OPTION', `not ready after ${Math.round(timeoutMs / 100) / 10} s: ${why()}`));
-}, Math.max(timeoutMs - Math.min(1000, timeoutMs / 10), timeoutMs / 2));
+}, Math.max(0, timeoutMs - margin - process.uptime() * 1000));
 early.unref();
 process.on('exit', (code) => {
   if (!started) log(`the app exited (code ${code}) before it was ready: ${why()}`);

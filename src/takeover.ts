@@ -10,8 +10,12 @@
  *    ordinary listen(): its callback and the 'listening' event fire once the socket is
  *    bound or adopted, and `server.address()` answers.
  *  - Once `expected` listeners are registered the generation is ready (`--listeners`).
- *  - Port 0, an fd or handle, and any listen() after ready bind afresh, as without
- *    forkover: such a socket is neither handed over nor counted.
+ *  - A listen() on such an address after ready (Fastify listens on "localhost"'s second
+ *    address after a DNS lookup) is not counted, but is handed over all the same: bound
+ *    then, or adopted from the previous generation's socket that waited for it
+ *    (Daemon#listenLate). With --workers it binds afresh, as without forkover.
+ *  - Port 0, an fd or a handle binds afresh, as without forkover: such a socket is
+ *    neither handed over nor counted.
  *
  * Must not: know how a generation starts or hands over; Daemon does.
  */
@@ -19,6 +23,7 @@ import * as net from 'node:net';
 import type { Daemon } from './daemon.js';
 import type { ListenAddress } from './listeners.js';
 import { log } from './log.js';
+import { LATE_LISTEN_GRACE_MS } from './defaults.js';
 
 type Callback = (...args: unknown[]) => void;
 
@@ -52,6 +57,10 @@ export function parseListenArgs(args: unknown[]): { address: ListenAddress; call
   return { address, callback };
 }
 
+function describeAsked(a: ListenAddress): string {
+  return a.path ?? `${a.host ?? '*'}:${a.port}`;
+}
+
 /** A port as Node accepts one (a number, or a string of digits), or undefined. */
 function toPort(value: unknown): number | undefined {
   if (value === undefined || value === null || value === '') return 0;
@@ -72,6 +81,7 @@ export interface Takeover {
  */
 export function takeOverListen(daemon: Daemon, expected: number): Takeover {
   const original = net.Server.prototype.listen;
+  daemon.allowLateListen(LATE_LISTEN_GRACE_MS);
   const registered = new WeakSet<net.Server>();
   const servers: net.Server[] = [];
   let readyCalled = false;
@@ -80,10 +90,34 @@ export function takeOverListen(daemon: Daemon, expected: number): Takeover {
   const patched = function (this: net.Server, ...args: unknown[]): net.Server {
     // Daemon's own bind() and adopt() call listen() on a server it holds: let them through.
     if (registered.has(this)) return original.apply(this, args as Parameters<typeof original>);
-    const asked = readyCalled ? undefined : parseListenArgs(args);
-    if (asked === undefined) {
-      if (readyCalled) log(`a listen() after ready binds afresh: that socket is not handed over at the next reload`);
-      return original.apply(this, args as Parameters<typeof original>);
+    const asked = parseListenArgs(args);
+    if (asked === undefined) return original.apply(this, args as Parameters<typeof original>);
+    if (readyCalled) {
+      // Once the generation serves (a listen() between the last counted one and then
+      // waits for it): listen() is asynchronous anyway, and the app sees no difference.
+      registered.add(this);
+      void ready.then(() => {
+        const late = daemon.listenLate(this, asked.address);
+        if (late === undefined) {
+          log(`a listen() on ${describeAsked(asked.address)} after ready binds afresh: that socket is not handed over at the next reload`);
+          original.apply(this, args as Parameters<typeof original>);
+          return;
+        }
+        if (asked.callback) this.once('listening', asked.callback);
+        // A failed bind has emitted 'error' on the server already, as Node's listen()
+        // does; anything else that failed (a unix socket path in use) is emitted here.
+        let emitted = false;
+        const seen = () => (emitted = true);
+        this.once('error', seen);
+        late.then(
+          () => this.off('error', seen),
+          (err: unknown) => {
+            this.off('error', seen);
+            if (!emitted) this.emit('error', err);
+          },
+        );
+      });
+      return this;
     }
     registered.add(this);
     servers.push(this);

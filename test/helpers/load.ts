@@ -4,7 +4,7 @@
  * load(): `concurrency` loops, stopped by `stop()`, `maxRequests` or `maxMs`, whichever
  * first; failures counted by kind; every answer's last word is the PID that served it.
  *
- * Traffic goes to 127.0.0.1 or to a unix socket path only.
+ * Traffic goes to 127.0.0.1 (or ::1 for http) or to a unix socket path only.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -14,7 +14,7 @@ import type { LoadStats } from './util.js';
 
 /** What to load: an HTTP(S) server on a loopback port or a unix socket, or a raw TCP line server. */
 export type LoadTarget =
-  | { kind: 'http'; port: number }
+  | { kind: 'http'; port: number; host?: '127.0.0.1' | '::1' }
   | { kind: 'https'; port: number; ca: Buffer }
   | { kind: 'unix'; socketPath: string }
   | { kind: 'tcp'; port: number };
@@ -99,7 +99,7 @@ export function loadTarget(target: LoadTarget, opts: LoadOptions = {}): LoadRun 
       agent = target.kind === 'https' ? new https.Agent({ keepAlive: true, maxSockets: concurrency, ca: target.ca }) : new http.Agent({ keepAlive: true, maxSockets: concurrency });
     }
     const where: http.RequestOptions & https.RequestOptions =
-      target.kind === 'unix' ? { socketPath: target.socketPath } : { host: HOST, port: target.port, ...(target.kind === 'https' ? { ca: target.ca } : {}) };
+      target.kind === 'unix' ? { socketPath: target.socketPath } : { host: target.kind === 'http' ? (target.host ?? HOST) : HOST, port: target.port, ...(target.kind === 'https' ? { ca: target.ca } : {}) };
     const one = (): Promise<void> =>
       new Promise((resolve) => {
         const req = mod.get({ ...where, path: '/', agent: agent ?? false, timeout: timeoutMs }, (res) => {

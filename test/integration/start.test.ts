@@ -2,6 +2,7 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
+import { loadTarget } from '../helpers/load.js';
 import { acceptedConnections, alive, cleanup, cli, CLI, fixture, get, load, processesTitled, readPid, start, tmpdir, track, waitForOutput, waitUntil } from '../helpers/util.js';
 
 const F = (n: string): string => fixture(`start/${n}`);
@@ -264,5 +265,30 @@ describe('forkover start with the daemon flags', () => {
     child.kill('SIGTERM');
     expect((await slow).body).toBe(`hello from ${child.pid}\n`);
     expect(await exited).toBe(0);
+  });
+});
+
+describe('forkover start: a listen() after ready (Fastify on "localhost")', () => {
+  test('the second address is handed over too: two reloads under load on both, 0 failed, both answer from the new PID', async () => {
+    const s = await startApp(F('late.cjs'));
+    expect(s.r.code).toBe(0);
+    const registered = (pid: number) =>
+      waitUntil(() => fs.readFileSync(s.logfile, 'utf8').match(new RegExp(`forkover\\[${pid}\\]: listener "\\[?::1\\]?:${s.port}" registered after ready`)), 10_000, () => `PID ${pid}'s late listener in:\n${fs.readFileSync(s.logfile, 'utf8')}`);
+    await registered(s.pid!);
+    const loads = (['127.0.0.1', '::1'] as const).map((host) => loadTarget({ kind: 'http', port: s.port, host }, { keepAlive: false, concurrency: 4, maxMs: 30_000 }));
+    const a = await reload(s.pidfile);
+    await registered(a);
+    const b = await reload(s.pidfile);
+    await registered(b);
+    await waitUntil(() => !alive(a) && !alive(s.pid!), 15_000, 'the old generations to exit');
+    const [v4, v6] = await Promise.all(loads.map((l) => l.stop()));
+    for (const st of [v4!, v6!]) {
+      expect({ failed: st.failed, errors: st.errors }).toEqual({ failed: 0, errors: [] });
+      expect(st.ok).toBeGreaterThan(0);
+    }
+    expect(fs.readFileSync(s.logfile, 'utf8')).not.toMatch(/second listener failed/);
+    const after = await Promise.all((['127.0.0.1', '::1'] as const).map((host) => loadTarget({ kind: 'http', port: s.port, host }, { maxRequests: 5 }).done));
+    for (const st of after) expect(Object.keys(st.byPid)).toEqual([String(b)]);
+    expect((await cli(['stop', '-p', s.pidfile])).code).toBe(0);
   });
 });
