@@ -9,10 +9,10 @@ import * as path from 'node:path';
 import { Command, CommanderError, Option, InvalidArgumentError } from 'commander';
 import { EXIT, STATUS_EXIT, describe, isForkoverError } from './errors.js';
 import { assertSupportedPlatform } from './forkover.js';
-import { DEFAULT_RELOAD_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from './defaults.js';
+import { DEFAULT_RELOAD_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S, RELOAD_MARGIN_S } from './defaults.js';
 import * as fs from 'node:fs';
 import { type DaemonState, readSnapshot, recordFor, removeIfOwn, statePath } from './pidfile.js';
-import { type Identity, type Verdict, pollUntil, processUid, signalPid, verify, waitForExit } from './proc.js';
+import { type Identity, type Verdict, isPending, pollUntil, processUid, readStat, signalPid, verify, waitForExit } from './proc.js';
 import { fileURLToPath } from 'node:url';
 import { addForkoverOptions } from './options.js';
 import { INIT_SCRIPT_KINDS, buildSpec, formatRendered, renderInitScript } from './init-scripts/index.js';
@@ -259,7 +259,36 @@ async function stop(pidfile: string, timeoutS: number, io: Io): Promise<number> 
   return EXIT.OK;
 }
 
-async function reload(pidfile: string, timeoutS: number, io: Io): Promise<number> {
+/** A stopped process's state letter, explained; undefined when it runs (or is gone). */
+function stoppedState(pid: number): string | undefined {
+  const state = readStat(pid)?.state;
+  if (state === 'T') return 'state T: stopped by SIGSTOP or job control';
+  if (state === 't') return 'state t: stopped by a debugger';
+  return undefined;
+}
+
+/**
+ * Why a reload has no outcome yet, from what the process is doing now, and what will
+ * still happen: a handoff that can still run is never reported as failed (issue 17).
+ */
+function noOutcomeYet(pid: number, pidfile: string): string {
+  const stopped = stoppedState(pid);
+  const pending = isPending(pid, 'SIGUSR2');
+  if (stopped !== undefined) {
+    return pending
+      ? `it is stopped (${stopped}) with the SIGUSR2 still pending: it will hand over once it resumes (SIGCONT)`
+      : `it took the SIGUSR2 and is now stopped (${stopped}): it may still hand over once it resumes (SIGCONT)`;
+  }
+  if (pending) return `the SIGUSR2 is still pending (it blocks the signal): it may still hand over once it takes it`;
+  return `it took the SIGUSR2 but recorded no outcome: its event loop may be blocked, or the handoff is slow; it may still hand over: check "forkover status -p ${pidfile}"`;
+}
+
+/**
+ * `forkover reload` (R3.5). `timeoutS` null: wait as long as the daemon's own
+ * --upgrade-timeout (from its sidecar) plus RELOAD_MARGIN_S, since no outcome can take
+ * longer unless the daemon stalls.
+ */
+async function reload(pidfile: string, timeoutS: number | null, io: Io): Promise<number> {
   const f = find(pidfile);
   if (f.kind === 'none') {
     io.err(`not running (no pidfile ${pidfile}); start it instead`);
@@ -275,6 +304,21 @@ async function reload(pidfile: string, timeoutS: number, io: Io): Promise<number
   }
   const before = f.state.handoffSeq;
   const leader = f.state.leader;
+  // A stopped process takes a signal only once resumed: the handoff would run whenever
+  // that is, long after this command gave up. Say so and send nothing (issue 17).
+  const stopped = stoppedState(f.pid);
+  if (stopped !== undefined) {
+    if (isPending(f.pid, 'SIGUSR2')) {
+      io.err(`cannot reload now: PID ${f.pid} is stopped (${stopped}); a SIGUSR2 is already pending, so it will hand over once it resumes (SIGCONT); no other SIGUSR2 was sent`);
+    } else {
+      io.err(`cannot reload: PID ${f.pid} is stopped (${stopped}); it cannot hand over until it resumes: send it SIGCONT, then reload again; no SIGUSR2 was sent`);
+    }
+    return EXIT.FAILURE;
+  }
+  const upgradeS = typeof f.state.upgradeTimeoutMs === 'number' ? f.state.upgradeTimeoutMs / 1000 : undefined;
+  const waitS = timeoutS ?? (upgradeS !== undefined ? upgradeS + RELOAD_MARGIN_S : DEFAULT_RELOAD_TIMEOUT_S);
+  const bound =
+    timeoutS !== null ? '--timeout' : upgradeS !== undefined ? `its --upgrade-timeout ${upgradeS} s + ${RELOAD_MARGIN_S} s` : `the default for a daemon that does not record its --upgrade-timeout`;
   signalPid(f.pid, 'SIGUSR2');
   // The daemon records each handoff's outcome in the sidecar; wait for a newer one. The
   // leader dying without a successor ends the wait early.
@@ -292,11 +336,11 @@ async function reload(pidfile: string, timeoutS: number, io: Io): Promise<number
       if (verify(leader.pid, leader).kind !== 'ours' && snap.pid === leader.pid) return { h: null, pid: snap.pid };
       return undefined;
     },
-    timeoutS * 1000,
+    waitS * 1000,
     25,
   );
   if (result === undefined) {
-    io.err(`no handoff outcome from PID ${f.pid} within ${timeoutS} s; see its log`);
+    io.err(`no handoff outcome from PID ${f.pid} within ${waitS} s (${bound}): ${noOutcomeYet(f.pid, pidfile)}`);
     return EXIT.FAILURE;
   }
   if (result.h === null) {
@@ -342,7 +386,11 @@ export function program(io: Io = defaultIo): Command {
     .command('reload')
     .description('hand over to a new generation and wait: exit 0 when it serves, 1 on rollback, 7 if not running')
     .addOption(pidOpt())
-    .addOption(new Option('--timeout <s>', 'seconds to wait for the outcome').default(DEFAULT_RELOAD_TIMEOUT_S).argParser(seconds))
+    .addOption(
+      new Option('--timeout <s>', 'seconds to wait for the outcome')
+        .default(null, `the daemon's --upgrade-timeout + ${RELOAD_MARGIN_S}`)
+        .argParser(seconds),
+    )
     .exitOverride();
   // issue 14: run an unmodified app (src/start-command.ts); everything after the command's
   // first word is the app's, so forkover's flags come before it (or before "--").
@@ -449,7 +497,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       case 'stop':
         return await stop(pidfile, chosen.opts.timeout as number, io);
       case 'reload':
-        return await reload(pidfile, chosen.opts.timeout as number, io);
+        return await reload(pidfile, chosen.opts.timeout as number | null, io);
     }
   } catch (err) {
     io.err(`forkover ${chosen.name}: ${describe(err)}`);

@@ -298,6 +298,8 @@ export class Daemon {
       handoffSeq: this.handoffSeq,
       lastHandoff: this.lastHandoff,
       standby: this.standby?.identity ?? null,
+      // `forkover reload` bounds its wait by this generation's own deadline (issue 17).
+      upgradeTimeoutMs: this.settings.upgradeTimeoutMs,
     };
   }
 

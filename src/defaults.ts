@@ -25,8 +25,13 @@ export const WORKER_STABLE_MS = 30_000;
 export const WORKER_EXIT_GRACE_MS = 1_000;
 /** How long `forkover stop` waits after SIGTERM before it sends SIGKILL (`--timeout`). */
 export const DEFAULT_STOP_TIMEOUT_S = DEFAULT_DRAIN_TIMEOUT_S + 10;
-/** How long `forkover reload` waits for the outcome of a handoff (`--timeout`). */
-export const DEFAULT_RELOAD_TIMEOUT_S = DEFAULT_UPGRADE_TIMEOUT_S + 10;
+/**
+ * What `forkover reload` waits beyond the daemon's own `--upgrade-timeout` (read from its
+ * sidecar): the signal's delivery, the spawn, and the outcome's write.
+ */
+export const RELOAD_MARGIN_S = 10;
+/** How long `forkover reload` waits for the outcome of a handoff when the daemon's sidecar does not give its `--upgrade-timeout`. */
+export const DEFAULT_RELOAD_TIMEOUT_S = DEFAULT_UPGRADE_TIMEOUT_S + RELOAD_MARGIN_S;
 /** The longest process title Linux keeps in /proc/PID/comm (contracts R6.4, R9.7). */
 export const MAX_TITLE_LENGTH = 15;
 /** The mode of a log file forkover creates (contracts R1.7). */

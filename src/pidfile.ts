@@ -32,6 +32,8 @@ export interface DaemonState {
   lastHandoff: HandoffOutcome | null;
   /** `--standby`: the process waiting to become the next generation. Absent from older sidecars. */
   standby?: Identity | null;
+  /** The generation's `--upgrade-timeout`, which bounds `forkover reload`'s wait. Absent from older sidecars. */
+  upgradeTimeoutMs?: number;
 }
 
 export interface HandoffOutcome {

@@ -10,6 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 
 export interface ProcStat {
@@ -211,6 +212,25 @@ export async function pollUntil<T>(check: () => T | undefined, timeoutMs: number
     if (Date.now() >= deadline) return undefined;
     await delay(Math.min(intervalMs, Math.max(1, deadline - Date.now())));
   }
+}
+
+/**
+ * Is `signal` pending for `pid`, sent but not yet taken: the process is stopped (state T)
+ * or has it blocked? From /proc/PID/status `SigPnd` (the thread's) and `ShdPnd` (the
+ * process's), hex masks where bit N-1 is signal N. Undefined when that cannot be read
+ * (the process is gone, or there is no /proc).
+ */
+export function isPending(pid: number, signal: NodeJS.Signals): boolean | undefined {
+  const n = osConstants.signals[signal];
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const masks = [...text.matchAll(/^(?:SigPnd|ShdPnd):\s+([0-9a-f]+)$/gm)].map((m) => BigInt(`0x${m[1]}`));
+  if (masks.length === 0) return undefined;
+  return masks.some((mask) => ((mask >> BigInt(n - 1)) & 1n) === 1n);
 }
 
 /** Send `signal` to `pid`; true if it was delivered, false if the process was gone. */

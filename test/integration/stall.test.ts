@@ -4,6 +4,7 @@
 // got to run again (contracts R3.3, R3.4, R3.5).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { alive, cleanup, cli, fixture, get, load, procStat, readPid, startDaemon, tmpdir, track, waitUntil } from '../helpers/util.js';
 
@@ -75,5 +76,76 @@ describe('the old generation stalls past --upgrade-timeout while its successor b
     expect(status.code).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({ pid: newPid, generation: 2, lastHandoff: { seq: 1, outcome: 'ok', oldPid: d.pid, newPid } });
     console.log(`issue 17.1: ${stats.ok} requests ok, ${stats.failed} failed; ${outcome}`);
+  });
+});
+
+describe('forkover reload and a stalled daemon (issue 17.2)', () => {
+  test('a stopped daemon (state T): reload says so and exits 1 at once without signalling; once resumed, nothing happens until the next reload', async () => {
+    const dir = tmpdir();
+    const d = await startDaemon(dir, ['--name', title(), '--upgrade-timeout', '2'], APP);
+    await stop(d.pid);
+    const t0 = Date.now();
+    const r = await cli(['reload', '-p', d.pidfile], { timeoutMs: 30_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cannot reload: PID ${d.pid} is stopped (state T`);
+    expect(r.stderr).toContain('SIGCONT');
+    expect(r.stderr).toContain('no SIGUSR2 was sent');
+    expect(Date.now() - t0).toBeLessThan(10_000);
+
+    process.kill(d.pid, 'SIGCONT');
+    await waitUntil(() => procStat(d.pid)?.state !== 'T', 5_000, 'the daemon to resume');
+    expect((await get(d.port)).body).toBe(`hello from ${d.pid}\n`); // it runs again, and serves
+    // No SIGUSR2 was queued: the next reload is the first handoff.
+    const again = await cli(['reload', '-p', d.pidfile]);
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    track(readPid(d.pidfile));
+    expect(meta(d.pidfile).lastHandoff).toMatchObject({ seq: 1, outcome: 'ok', oldPid: d.pid });
+    expect(fs.readFileSync(d.logfile, 'utf8').match(/starting generation/g)).toHaveLength(1);
+  });
+
+  test('a stopped daemon with a SIGUSR2 already queued: reload says the handoff will run once it resumes, and it does', async () => {
+    const dir = tmpdir();
+    const d = await startDaemon(dir, ['--name', title(), '--upgrade-timeout', '2'], APP);
+    await stop(d.pid);
+    process.kill(d.pid, 'SIGUSR2'); // queued: a stopped process takes signals only once resumed
+    const r = await cli(['reload', '-p', d.pidfile], { timeoutMs: 30_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`PID ${d.pid} is stopped (state T`);
+    expect(r.stderr).toContain('a SIGUSR2 is already pending');
+    expect(r.stderr).toContain('hand over once it resumes');
+    process.kill(d.pid, 'SIGCONT');
+    const next = await waitUntil(() => meta(d.pidfile).lastHandoff?.seq === 1 && readPid(d.pidfile) !== d.pid && readPid(d.pidfile), 15_000, 'the queued handoff');
+    track(next);
+    expect(meta(d.pidfile).lastHandoff).toMatchObject({ seq: 1, outcome: 'ok', oldPid: d.pid, newPid: next });
+  });
+
+  test("a daemon whose event loop is blocked: reload waits the daemon's --upgrade-timeout plus a margin, not its own 70 s, and says the handoff may still happen; it does", async () => {
+    const dir = tmpdir();
+    const d = await startDaemon(dir, ['--name', title(), '--upgrade-timeout', '1'], APP);
+    // Block the daemon's event loop for 18 s; the reply's first line says the block has begun.
+    let begun!: () => void;
+    const started = new Promise<void>((resolve) => (begun = resolve));
+    const ended = new Promise<void>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: d.port, path: '/block?ms=18000', agent: false, timeout: 60_000 }, (res) => {
+        res.once('data', () => begun());
+        res.on('end', resolve);
+        res.resume();
+      });
+      req.on('error', reject);
+    });
+    await started;
+    const t0 = Date.now();
+    const r = await cli(['reload', '-p', d.pidfile], { timeoutMs: 40_000 });
+    const tookMs = Date.now() - t0;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`no handoff outcome from PID ${d.pid} within 11 s (its --upgrade-timeout 1 s + 10 s)`);
+    expect(r.stderr).toContain('may still hand over');
+    expect(r.stderr).not.toContain('see its log');
+    expect(tookMs).toBeLessThan(17_000); // before the block ends: the wait was the daemon's, not 70 s
+    await ended;
+    // As the message said, the handoff happens once the daemon runs again.
+    const next = await waitUntil(() => meta(d.pidfile).lastHandoff?.seq === 1 && readPid(d.pidfile) !== d.pid && readPid(d.pidfile), 20_000, 'the handoff after the block');
+    track(next);
   });
 });
