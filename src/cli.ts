@@ -123,6 +123,8 @@ export interface StatusJson {
   draining: { pid: number; starttime: number }[];
   lastHandoff: DaemonState['lastHandoff'];
   standby: { pid: number; starttime: number } | null;
+  /** forkover's log, and whether writes to it fail (a full disk); null without a record (issue 17). */
+  log: { path: string | null; failing: { since: string; error: string } | null } | null;
 }
 
 function status(pidfile: string, json: boolean, io: Io): number {
@@ -141,6 +143,7 @@ function status(pidfile: string, json: boolean, io: Io): number {
     draining: [],
     lastHandoff: null,
     standby: null,
+    log: null,
   };
   let r: StatusJson;
   switch (f.kind) {
@@ -179,6 +182,7 @@ function status(pidfile: string, json: boolean, io: Io): number {
         lastHandoff: s.lastHandoff,
         // Still waiting: once activated it carries the generation's title, not its own.
         standby: s.standby && verify(s.standby.pid, s.standby).kind === 'ours' ? { pid: s.standby.pid, starttime: s.standby.starttime } : null,
+        log: s.log ?? null,
         message: `running as PID ${f.pid}, up ${uptime(s.leader.startedAt)}, generation ${s.leader.generation}`,
       };
       break;
@@ -197,6 +201,10 @@ function status(pidfile: string, json: boolean, io: Io): number {
   if (r.workers.length > 1) lines.push(`  workers: PID ${r.workers.map((w) => w.pid).join(', ')} (the first is the leader)`);
   for (const d of r.draining) lines.push(`  draining: PID ${d.pid}`);
   if (r.standby) lines.push(`  standby: PID ${r.standby.pid}, waiting for the next handoff`);
+  if (r.log?.failing) {
+    const { since, error } = r.log.failing;
+    lines.push(`  log: ${r.log.path ?? 'stderr'}: writes failing since ${since} (${error}); forkover's lines are dropped and counted, and the count is logged once writes work again`);
+  }
   if (r.lastHandoff) {
     const h = r.lastHandoff;
     lines.push(`  last handoff: ${h.outcome}${h.newPid ? ` (PID ${h.oldPid} -> ${h.newPid})` : ''}${h.durationMs !== null ? `, ${h.durationMs} ms` : ''}${h.reason ? `: ${h.reason}` : ''}`);

@@ -34,6 +34,8 @@ export interface DaemonState {
   standby?: Identity | null;
   /** The generation's `--upgrade-timeout`, which bounds `forkover reload`'s wait. Absent from older sidecars. */
   upgradeTimeoutMs?: number;
+  /** forkover's log: its path (null: none of its own) and whether writes to it fail (log.ts). Absent from older sidecars. */
+  log?: { path: string | null; failing: { since: string; error: string } | null };
 }
 
 export interface HandoffOutcome {

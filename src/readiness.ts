@@ -8,6 +8,8 @@
  *   `FAIL <json>`         start-up failed, with the reason, just before the child exits
  * Lines, parent → child:
  *   `MAIN`                the parent has handed over; the child is now the main process
+ *   `DROPPED <json>`      the parent, exiting after a handoff, passes on the count of log
+ *                         lines it could not write (log.ts), for the child to report
  *
  * Must not: know about either of its users.
  */
@@ -103,7 +105,7 @@ export class ParentChannel {
    * Start reading, so EOF (the parent is gone) and `MAIN` reach us. The socket is
    * unref'd: the channel must never keep a daemon alive.
    */
-  open(handlers: { onEnd?: () => void; onMain?: () => void }): void {
+  open(handlers: { onEnd?: () => void; onMain?: () => void; onDropped?: (record: unknown) => void }): void {
     if (this.socket || this.closed) return;
     const socket = new net.Socket({ fd: this.fd, readable: true, writable: true });
     socket.unref();
@@ -112,6 +114,13 @@ export class ParentChannel {
       socket,
       (line) => {
         if (line === 'MAIN') handlers.onMain?.();
+        else if (line.startsWith('DROPPED ')) {
+          try {
+            handlers.onDropped?.(JSON.parse(line.slice('DROPPED '.length)));
+          } catch {
+            // not JSON: nothing to take on
+          }
+        }
       },
       () => {
         this.closed = true;

@@ -53,6 +53,11 @@ const SCHEMA: Record<string, T> = {
   standby: objectOrNull,
   'standby.pid': integer,
   'standby.starttime': integer,
+  log: objectOrNull,
+  'log.path': orNull(string),
+  'log.failing': objectOrNull,
+  'log.failing.since': iso,
+  'log.failing.error': string,
 };
 
 /** Problems with `doc` against SCHEMA: wrong types, missing or undocumented fields. */
@@ -111,7 +116,7 @@ test('the validator rejects a wrong type, a missing field and an extra field', (
   expect(validate({ status: 'running' })).toContain('missing field exitCode');
   const good = {
     status: 'stopped', exitCode: 3, pidfile: '/x', pid: null, message: '', generation: null, startedAt: null, uptimeSeconds: null,
-    listeners: [], workers: [], draining: [], lastHandoff: null, standby: null,
+    listeners: [], workers: [], draining: [], lastHandoff: null, standby: null, log: null,
   };
   expect(validate(good)).toEqual([]);
   expect(validate({ ...good, pid: '12' })).toEqual(['pid is "12", not integer | null']);
@@ -126,6 +131,7 @@ test('status --json: running, draining after a handoff, rolled back, dead, stopp
 
   let s = await status(d.pidfile);
   expect(s).toMatchObject({ status: 'running', exitCode: 0, pid: d.pid, generation: 1, lastHandoff: null, draining: [] });
+  expect(s.log).toEqual({ path: d.logfile, failing: null }); // issue 17: a log that takes writes
   expect(s.listeners).toEqual([{ name: 'http', address: `127.0.0.1:${d.port}` }]);
   expect(s.workers.map((w: { pid: number }) => w.pid)).toEqual([d.pid]);
 
