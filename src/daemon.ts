@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { ForkoverError, describe } from './errors.js';
-import { type DroppedLines, addDropped, log, logFailure, onLogFailure, takeDropped } from './log.js';
+import { log } from './log.js';
 import type { Settings } from './options.js';
 import {
   type DaemonState,
@@ -43,7 +43,7 @@ import {
   parseInherited,
   serverFd,
 } from './listeners.js';
-import { drain, track } from './drain.js';
+import { type DrainHook, drainGeneration, track } from './drain.js';
 import { checkSignalConflicts, onFinalExit, onSignals, type StopSignal } from './signals.js';
 // Loaded only when needed, to keep a generation's start-up close to bare Node (issue 6):
 // handoff.js on the first upgrade, systemd/supervisor.js (and with it node:tls, for the
@@ -53,6 +53,8 @@ import { planAdoption } from './systemd/activation.js';
 import type { HealthCheck } from './systemd/watchdog.js';
 import type { WorkerSet } from './workers.js';
 import type { LaunchSpec, Standby, SuccessorResult } from './handoff.js';
+import type { InitLink } from './init-link.js';
+import { HEALTH_LISTENER } from './defaults.js';
 
 /** Variables that mean systemd is talking to us (notify socket, watchdog): load the supervisor. */
 const SYSTEMD_ENV = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'FORKOVER_WATCHDOG_USEC', 'FORKOVER_NOTIFY_TRANSPORT'];
@@ -87,8 +89,7 @@ function closeUnclaimed(i: InheritedFd): void {
   }
 }
 
-/** A function the app registers to run when this generation drains (stop or handoff). */
-export type DrainHook = (info: { reason: 'stop' | 'handoff'; deadline: number }) => void | Promise<void>;
+export type { DrainHook } from './drain.js';
 
 /**
  * One generation of a forkover-managed server. Get it from `forkover()`; register
@@ -125,6 +126,9 @@ export class Daemon {
   private systemd: Supervisor | undefined;
   /** The app's own watchdog self-check (`onHealthCheck`), replacing the default request. */
   private appHealthCheck: HealthCheck | undefined;
+  /** PID 1 mode: the init's socket name, and our connection to it (init-link.ts). */
+  private initName: string | undefined;
+  private initLink: InitLink | undefined;
   /** allowLateListen(): how long unclaimed inherited sockets wait for a late listen(). */
   private lateGraceMs = 0;
   private unclaimed: InheritedFd[] = [];
@@ -148,7 +152,22 @@ export class Daemon {
 
   /** The addresses this generation serves, once ready. */
   get addresses(): { name: string; address: string }[] {
-    return this.used.map((l) => ({ name: l.name, address: l.bound ?? '?' }));
+    return this.appListeners().concat(this.used.filter((l) => l.name === HEALTH_LISTENER)).map((l) => ({ name: l.name, address: l.bound ?? '?' }));
+  }
+
+  /** True while this generation accepts and serves as usual: ready, or handing over. Not during a stop delay. */
+  get serving(): boolean {
+    return this.phase === 'ready' || this.phase === 'upgrading';
+  }
+
+  /** The app's own self-check (`onHealthCheck`), if it registered one. */
+  get healthCheck(): HealthCheck | undefined {
+    return this.appHealthCheck;
+  }
+
+  /** The app's listeners: every one but the `--health` endpoint (health.ts), which workers do not serve. */
+  private appListeners(): UsedListener[] {
+    return this.used.filter((l) => l.name !== HEALTH_LISTENER);
   }
 
   /**
@@ -161,6 +180,7 @@ export class Daemon {
     const names = env[ENV.FDS];
     const strays = env[ENV.CLOSE_FDS];
     const handoff = env[ENV.HANDOFF];
+    this.initName = env[ENV.INIT];
     // Our variables must not reach the app's own children (R1.6).
     for (const k of Object.values(ENV)) delete env[k];
     this.inherited = parseInherited(names, 3);
@@ -191,8 +211,6 @@ export class Daemon {
             void this.stop();
           }
         },
-        // Log lines our predecessor could not write, passed on as it exits (log.ts, issue 17).
-        onDropped: (record) => addDropped(record as DroppedLines),
         onMain: () => {
           this.goAhead?.();
           // A handoff's parent passed the main PID to us (R4.5): start the watchdog pings.
@@ -213,12 +231,17 @@ export class Daemon {
       this.generation = this.handoff.generation;
     }
     checkSignalConflicts();
+    // PID 1 mode: connect now, so that ready() only has a line to send (init-link.ts).
+    if (this.initName !== undefined && this.role !== 'worker') {
+      const { InitLink } = await import('./init-link.js');
+      this.initLink = InitLink.connect(this.initName);
+    }
     // Notify mode (R4.1: foreground only; a --daemon launcher strips NOTIFY_SOCKET).
     // Throws if NOTIFY_SOCKET is set and no transport works (R4.7 c): a start-up error.
     if (this.role !== 'worker' && SYSTEMD_ENV.some((k) => env[k] !== undefined)) {
       const [{ Supervisor }, watchdog] = await Promise.all([import('./systemd/supervisor.js'), import('./systemd/watchdog.js')]);
       const defaultCheck = (): HealthCheck => {
-        const target = watchdog.targetFor(this.used[0]?.server);
+        const target = watchdog.targetFor(this.appListeners()[0]?.server);
         return target === undefined ? () => Promise.reject(new Error('no listener to check')) : watchdog.requestCheck(target);
       };
       this.systemd = Supervisor.fromEnv(env, this.role === 'child', { healthCheck: () => this.appHealthCheck ?? defaultCheck(), log });
@@ -227,13 +250,11 @@ export class Daemon {
     process.title = this.settings.name;
     this.identity = selfIdentity(this.settings.name);
     onFinalExit(() => this.cleanupAtExit());
-    // `status` shows a failing log (a full disk) from the sidecar (issue 17).
-    onLogFailure(() => this.republish());
     onSignals({ stop: (sig) => this.onStopSignal(sig), upgrade: (sig) => void this.upgrade(sig) });
     // A handoff's new leader knows its sockets already: start its workers now, so they
     // boot while this process loads the app, instead of after (prepareWorkers() takes
     // them if the app serves exactly the listeners handed over).
-    if (this.role === 'child' && this.settings.workers > 1 && this.inherited.length > 0) this.earlyWorkers = this.startWorkers(this.inherited);
+    if (this.role === 'child' && this.settings.workers > 1 && this.inherited.length > 0) this.earlyWorkers = this.startWorkers(this.inherited.filter((i) => i.name !== HEALTH_LISTENER));
     // Only a leader started by the launcher or in the foreground claims the pidfile; a
     // handoff's child publishes once ready, and a worker never touches it.
     if (this.role !== 'child' && this.role !== 'worker' && this.settings.pidfile !== undefined) await this.claim(this.settings.pidfile);
@@ -304,7 +325,6 @@ export class Daemon {
       standby: this.standby?.identity ?? null,
       // `forkover reload` bounds its wait by this generation's own deadline (issue 17).
       upgradeTimeoutMs: this.settings.upgradeTimeoutMs,
-      log: { path: this.settings.logfile ?? null, failing: logFailure() ?? null },
     };
   }
 
@@ -445,6 +465,9 @@ export class Daemon {
       await this.workers?.killAll();
       this.fatal(err);
     }
+    // PID 1 mode: the init must name us before our parent hears READY and stops (init-link.ts).
+    const unheard = await this.initLink?.serving();
+    if (unheard !== undefined) log(`the init did not take note of this generation: ${unheard}; signals sent to the container may not reach it`);
     this.phase = 'ready';
     log(`ready: ${this.settings.name} ${this.role === 'worker' ? `worker of PID ${process.ppid}` : `generation ${this.generation}`}, listening on ${this.addresses.map((a) => a.address).join(', ') || 'nothing'}`);
     this.channel?.ready({ pid: process.pid, listeners: this.addresses });
@@ -481,7 +504,7 @@ export class Daemon {
    * next handoff then starts cold.
    */
   private armStandby(): void {
-    if (!this.settings.standby || this.standby !== undefined || this.arming !== undefined || this.phase !== 'ready' || process.pid === 1) return;
+    if (!this.settings.standby || this.standby !== undefined || this.arming !== undefined || this.phase !== 'ready' || process.pid === 1) return; // PID 1 here: no handoffs (upgrade())
     this.arming = this.spawnStandby().finally(() => (this.arming = undefined));
   }
 
@@ -559,7 +582,7 @@ export class Daemon {
     for (const l of this.used) {
       if (!this.inherited.some((i) => i.name === l.name)) await bind(l.server, l.address);
     }
-    const r = await this.startWorkers(this.used.map((l) => ({ name: l.name, fd: this.inherited.find((i) => i.name === l.name)?.fd ?? serverFd(l.server) })));
+    const r = await this.startWorkers(this.appListeners().map((l) => ({ name: l.name, fd: this.inherited.find((i) => i.name === l.name)?.fd ?? serverFd(l.server) })));
     if (r.err !== undefined) throw r.err;
     this.workers = r.set;
   }
@@ -642,7 +665,11 @@ export class Daemon {
       return { outcome: 'refused', reason };
     };
     if (process.pid === 1) {
-      return refuse('this process is PID 1 (a container init): the container would end with the old generation; restart the container instead');
+      // Only without PID 1 mode (init-process.ts), whose native reaper failed to load:
+      // then the app runs as PID 1 itself, and the container would end with the old generation.
+      return refuse(
+        "this process is PID 1 (a container init) and forkover's PID 1 mode is unavailable (its native reaper did not load, see the start-up warning); rebuild it with \"npm rebuild forkover\", or restart the container instead",
+      );
     }
     const draining = this.liveDraining();
     if (draining.length >= this.settings.maxDraining) {
@@ -680,6 +707,7 @@ export class Daemon {
               [ENV.ROLE]: 'child',
               [ENV.CWD]: this.settings.cwd,
               [ENV.HANDOFF]: JSON.stringify(record),
+              ...(this.initName !== undefined ? { [ENV.INIT]: this.initName } : {}),
               ...(this.systemd?.successorEnv() ?? {}),
             },
             timeoutMs: this.settings.upgradeTimeoutMs,
@@ -732,13 +760,6 @@ export class Daemon {
     // Keep the channel open until we exit: its EOF tells the successor we are gone.
     channel.unref();
     child.unref();
-    // Log lines we could not write (a full disk) go to the successor, which reports them
-    // once it can write (log.ts): a small write on an idle socketpair completes at once,
-    // so it gets out from the exit event too.
-    process.once('exit', () => {
-      const dropped = takeDropped();
-      if (dropped !== undefined && !channel.destroyed) channel.write(`DROPPED ${JSON.stringify(dropped)}\n`);
-    });
     void this.drainAndExit('handoff', 0);
   }
 
@@ -779,30 +800,18 @@ export class Daemon {
     return sb;
   }
 
+  /** The drain phase (drain.ts drainGeneration), then exit with `code`. */
   private async drainAndExit(reason: 'stop' | 'handoff', code: number): Promise<void> {
     this.takeStandby()?.discard();
-    const deadline = Date.now() + this.settings.drainTimeoutMs;
-    // A ref'd timer holds the process until the deadline, so a drain hook that is still
-    // working keeps it alive even when nothing else does; hooks get no longer than that.
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), this.settings.drainTimeoutMs)));
-    const hooks = Promise.all(
-      [...this.hooks].map(async (hook) => {
-        try {
-          await hook({ reason, deadline });
-        } catch (err) {
-          log(`drain hook failed: ${describe(err)}`);
-        }
-      }),
-    );
-    const servers = Promise.all(this.used.map((l) => drain(l.server, deadline, l.server.listening)));
-    // Workers drain beside us; the leader exits after them (workers.ts).
-    const workers = this.workers?.drain(deadline);
-    const [results, hooksDone] = await Promise.all([servers, Promise.race([hooks.then(() => 'done' as const), expired]), workers]);
-    clearTimeout(timer);
-    const forced = results.reduce((n, r) => n + r.forced, 0);
-    if (forced > 0) log(`--drain-timeout ${this.settings.drainTimeoutMs / 1000} s reached: closed ${forced} connections`);
-    if (hooksDone === 'expired') log(`--drain-timeout ${this.settings.drainTimeoutMs / 1000} s reached: drain hooks still running were abandoned`);
+    await drainGeneration({
+      reason,
+      servers: this.used.map((l) => l.server),
+      hooks: this.hooks,
+      workers: this.workers,
+      drainTimeoutMs: this.settings.drainTimeoutMs,
+      stopDelayMs: this.settings.stopDelayMs,
+      log,
+    });
     log(reason === 'handoff' ? 'drained; exiting' : 'stopped');
     this.exitNow(code);
   }

@@ -13,6 +13,25 @@ export const DEFAULT_DRAIN_TIMEOUT_S = 30;
 export const DEFAULT_UPGRADE_TIMEOUT_S = 60;
 /** How many replaced generations may drain at once before a handoff is refused (`--max-draining`). */
 export const DEFAULT_MAX_DRAINING = 4;
+/**
+ * How long a stopping generation keeps accepting and serving, with `/readyz` failing,
+ * before it drains (`--stop-delay`): 0 on a host. Under Kubernetes, more than the time
+ * the endpoint removal takes to reach every Service and ingress (README "Containers and
+ * Kubernetes").
+ */
+export const DEFAULT_STOP_DELAY_S = 0;
+/** After `--stop-delay`, the listener closes once it accepted no connection for this long (drain.ts). */
+export const STOP_QUIET_MS = 100;
+/** …but no later than this after the delay, however busy it still is. */
+export const STOP_QUIET_MAX_MS = 1_000;
+/** The listener name of the `--health` endpoint (health.ts); handed over like any other. */
+export const HEALTH_LISTENER = 'forkover-health';
+/** How long `/healthz` waits for the app's own self-check (`onHealthCheck`) before answering 503. */
+export const HEALTH_CHECK_TIMEOUT_MS = 2_000;
+/** PID 1 mode: how long a new generation waits for the init to acknowledge it before going on. */
+export const INIT_ACK_TIMEOUT_MS = 5_000;
+/** PID 1 mode: how long the init waits past --drain-timeout for generations to exit, after the serving one ended. */
+export const INIT_EXIT_GRACE_MS = 2_000;
 /** How many processes a generation runs, all accepting on the same sockets (`--workers`). */
 export const DEFAULT_WORKERS = 1;
 /** A crashed worker is restarted after this delay, doubled for each crash in a row (workers.ts). */

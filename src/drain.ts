@@ -31,12 +31,25 @@
  *    shipped.
  *  - At the drain deadline every remaining connection is destroyed.
  *
+ * A generation's whole drain phase (drainGeneration) runs the app's drain hooks, drains
+ * every server and lets its workers drain beside it, under one deadline. A stop first
+ * waits `--stop-delay`, accepting and serving as before while the readiness probe fails
+ * (health.ts): under Kubernetes, Services and ingress keep routing new connections to a
+ * terminating pod for a few seconds, which would be refused if it stopped accepting at
+ * once (the preStop-sleep pattern of godaddy/terminus and gajus/lightship, built in).
+ * After the delay the listener closes only once no connection arrived for
+ * STOP_QUIET_MS (at most STOP_QUIET_MAX_MS more): closing a listening socket resets the
+ * connections still in its accept queue, and the last ones a load balancer sent before
+ * it stopped routing here would otherwise be lost to that race.
+ *
  * Must not: know about processes, pidfiles or signals.
  */
 import type * as net from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
 import { closeWithoutUnlink } from './listeners.js';
+import { STOP_QUIET_MAX_MS, STOP_QUIET_MS } from './defaults.js';
 
 interface Tracked {
   server: net.Server;
@@ -44,6 +57,8 @@ interface Tracked {
   sessions: Set<http2.Http2Session>;
   pending: Set<http.ServerResponse>;
   draining: boolean;
+  /** When the last connection was accepted (epoch ms). */
+  lastConnectionAt: number;
 }
 
 const tracked = new WeakMap<net.Server, Tracked>();
@@ -59,12 +74,13 @@ function isHttp2(server: net.Server): boolean {
  */
 export function track(server: net.Server): void {
   if (tracked.has(server)) return;
-  const t: Tracked = { server, sockets: new Set(), sessions: new Set(), pending: new Set(), draining: false };
+  const t: Tracked = { server, sockets: new Set(), sessions: new Set(), pending: new Set(), draining: false, lastConnectionAt: 0 };
   tracked.set(server, t);
   // TLS servers emit 'secureConnection' with the TLS socket; the raw 'connection' is
   // its transport, and closes with it, so counting 'connection' is right for all kinds.
   server.on('connection', (socket: net.Socket) => {
     t.sockets.add(socket);
+    t.lastConnectionAt = Date.now();
     socket.once('close', () => t.sockets.delete(socket));
   });
   if (isHttp2(server)) {
@@ -119,4 +135,69 @@ export async function drain(server: net.Server, deadline: number, closeListener 
   for (const session of t.sessions) session.destroy();
   for (const s of t.sockets) s.destroy();
   return { forced };
+}
+
+/** A function the app registers to run when its generation drains (stop or handoff). */
+export type DrainHook = (info: { reason: 'stop' | 'handoff'; deadline: number }) => void | Promise<void>;
+
+/** What one generation drains. */
+export interface DrainPhase {
+  reason: 'stop' | 'handoff';
+  /** Its servers; a server whose listener is not open is drained without closing it. */
+  servers: net.Server[];
+  hooks: Iterable<DrainHook>;
+  /** Its workers (workers.ts), drained beside it under the same deadline. */
+  workers?: { drain(deadline: number): Promise<void> } | undefined;
+  drainTimeoutMs: number;
+  /** `--stop-delay`: a stop keeps serving this long first. Not applied to a handoff. */
+  stopDelayMs: number;
+  /** Called when the stop delay is over and the drain begins. */
+  onDrainStart?: () => void;
+  log: (message: string) => void;
+}
+
+/**
+ * Drain a generation: the stop delay (stops only), then the hooks, the servers and the
+ * workers together, bounded by `--drain-timeout`. Resolves when all are done or the
+ * deadline passed; the caller exits.
+ */
+export async function drainGeneration(p: DrainPhase): Promise<void> {
+  if (p.reason === 'stop' && p.stopDelayMs > 0) {
+    p.log(`--stop-delay ${p.stopDelayMs / 1000} s: still accepting and serving, /readyz answers 503; draining after that`);
+    // A ref'd timer: nothing else may need to hold the process for the delay to run out.
+    await delay(p.stopDelayMs);
+    await quiet(p.servers);
+  }
+  p.onDrainStart?.();
+  const deadline = Date.now() + p.drainTimeoutMs;
+  // A ref'd timer holds the process until the deadline, so a drain hook that is still
+  // working keeps it alive even when nothing else does; hooks get no longer than that.
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), p.drainTimeoutMs)));
+  const hooks = Promise.all(
+    [...p.hooks].map(async (hook) => {
+      try {
+        await hook({ reason: p.reason, deadline });
+      } catch (err) {
+        p.log(`drain hook failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }),
+  );
+  const servers = Promise.all(p.servers.map((server) => drain(server, deadline, server.listening)));
+  const [results, hooksDone] = await Promise.all([servers, Promise.race([hooks.then(() => 'done' as const), expired]), p.workers?.drain(deadline)]);
+  clearTimeout(timer);
+  const forced = results.reduce((n, r) => n + r.forced, 0);
+  if (forced > 0) p.log(`--drain-timeout ${p.drainTimeoutMs / 1000} s reached: closed ${forced} connections`);
+  if (hooksDone === 'expired') p.log(`--drain-timeout ${p.drainTimeoutMs / 1000} s reached: drain hooks still running were abandoned`);
+}
+
+/** Resolve once none of `servers` accepted a connection for STOP_QUIET_MS, or after STOP_QUIET_MAX_MS. */
+async function quiet(servers: net.Server[]): Promise<void> {
+  const until = Date.now() + STOP_QUIET_MAX_MS;
+  for (;;) {
+    const last = Math.max(0, ...servers.map((s) => tracked.get(s)?.lastConnectionAt ?? 0));
+    const wait = Math.min(last + STOP_QUIET_MS, until) - Date.now();
+    if (wait <= 0) return;
+    await delay(wait);
+  }
 }

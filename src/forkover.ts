@@ -6,7 +6,9 @@
  *    for it to be ready and exits, so the promise never resolves;
  *  - the daemon or a handoff's new generation (started by forkover): it resolves to the
  *    Daemon for this generation;
- *  - a foreground server (no `--daemon`): the same.
+ *  - a foreground server (no `--daemon`): the same;
+ *  - as PID 1, or with `--init`: the resident init (init-process.ts), which runs the
+ *    generations as its children; its promise never resolves either.
  *
  * Start-up failures are fatal by design: they are printed (and reported to the waiting
  * launcher or old generation) and the process exits 1, leaving no pidfile behind.
@@ -96,6 +98,20 @@ export async function forkover(input?: ProgramLike | ForkoverOptions): Promise<D
     process.stderr.write(`${script ? script.split('/').pop() : 'forkover'}: ${describe(err)}\n`);
     process.exit(err instanceof ForkoverError && err.code === 'BAD_OPTION' ? EXIT.BAD_ARGS : EXIT.FAILURE);
   }
+  // PID 1 mode: only the process the container (or the user, with --init) started.
+  if (process.env[ENV.ROLE] === undefined && (settings.init || process.pid === 1)) {
+    const { loadReaper, runInit } = await import('./init-process.js');
+    const reaper = loadReaper();
+    if (reaper.mod !== undefined) {
+      if (settings.daemon) log('--daemon ignored: in PID 1 mode this process stays, and runs the generations as its children');
+      process.exit(await runInit(settings, reaper.mod));
+    }
+    if (settings.init) {
+      process.stderr.write(`${script ? script.split('/').pop() : 'forkover'}: --init: ${reaper.error}\n`);
+      process.exit(EXIT.FAILURE);
+    }
+    log(`warning: ${reaper.error}; running the app as PID 1 itself, which cannot hand over`);
+  }
   // Socket activation (contracts §5): only a process systemd started itself (a launcher
   // or a foreground server) can be activated; LISTEN_* are read and removed here (R5.1).
   let activated: InheritedFd[] = [];
@@ -126,5 +142,10 @@ export async function forkover(input?: ProgramLike | ForkoverOptions): Promise<D
     daemon.fatal(err);
   }
   if (daemon.role === 'child') log(`generation started by PID ${process.ppid} for a handoff`);
+  // --health: one more listener, handed over with the others; workers do not serve it.
+  if (settings.health !== undefined && daemon.role !== 'worker') {
+    const { serveHealth } = await import('./health.js');
+    serveHealth(daemon, settings.health);
+  }
   return daemon;
 }

@@ -11,6 +11,7 @@ import {
   DEFAULT_DRAIN_TIMEOUT_S,
   DEFAULT_MAX_DRAINING,
   DEFAULT_START_TIMEOUT_S,
+  DEFAULT_STOP_DELAY_S,
   DEFAULT_UPGRADE_TIMEOUT_S,
   DEFAULT_WORKERS,
   MAX_TITLE_LENGTH,
@@ -42,6 +43,12 @@ export interface ForkoverOptions {
   user?: string;
   /** `--group <name|gid>`: with `user`, the primary group (default: the user's own). */
   group?: string;
+  /** `--init`: run as a resident init that supervises the generations and reaps orphans (init-process.ts). Automatic as PID 1. */
+  init?: boolean;
+  /** `--stop-delay <s>`: seconds a stopping generation keeps serving, with `/readyz` failing, before it drains. Default {@link DEFAULT_STOP_DELAY_S}. */
+  stopDelay?: number;
+  /** `--health <[host:]port>`: serve `/healthz` and `/readyz` there (health.ts). */
+  health?: string | number;
 }
 
 /** Validated options: absolute paths, milliseconds. */
@@ -62,6 +69,12 @@ export interface Settings {
   user: string | undefined;
   /** `--group`: its primary group; only with `user`. */
   group: string | undefined;
+  /** `--init`: asked for explicitly; PID 1 mode also starts without it as PID 1 (init-process.ts). */
+  init: boolean;
+  /** `--stop-delay`: a stop keeps serving this long (readiness failing) before the drain (drain.ts). */
+  stopDelayMs: number;
+  /** `--health`: where `/healthz` and `/readyz` are served (health.ts). */
+  health: { host?: string; port: number } | undefined;
   /** The directory the user launched from: relative paths were resolved against it. */
   cwd: string;
 }
@@ -74,6 +87,36 @@ function seconds(flag: string) {
     }
     return n;
   };
+}
+
+function nonNegativeSeconds(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
+      throw new InvalidArgumentError(`${flag} takes a number of seconds, 0 or more, not "${value}"`);
+    }
+    return n;
+  };
+}
+
+/**
+ * `--health`: `8081`, `:8081`, `127.0.0.1:8081` or `[::1]:8081`. Port 0 picks a free one
+ * (the ready log line says which). Returns undefined for anything else.
+ */
+export function parseHealthAddress(value: string | number): { host?: string; port: number } | undefined {
+  const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]*)):)?(\d{1,5})$/.exec(String(value).trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  const host = m[1] ?? (m[2] || undefined);
+  return host === undefined ? { port } : { host, port };
+}
+
+function healthAddress(value: string): string {
+  if (parseHealthAddress(value) === undefined) {
+    throw new InvalidArgumentError(`--health takes [host:]port, such as 8081 or 127.0.0.1:8081, not "${value}"`);
+  }
+  return value;
 }
 
 function count(flag: string) {
@@ -121,7 +164,14 @@ export function addForkoverOptions(program: Command): Command {
     )
     .addOption(new Option('--standby', "keep the next generation's Node started and waiting: faster handoffs for one idle process's memory"))
     .addOption(new Option('--user <user>', 'as root: bind the listeners, then run as this user (initgroups, setgid, setuid) before ready'))
-    .addOption(new Option('--group <group>', "with --user: run with this primary group (default: the user's)"));
+    .addOption(new Option('--group <group>', "with --user: run with this primary group (default: the user's)"))
+    .addOption(new Option('--init', 'stay resident as an init: run the generations as children, reap orphans, forward signals (automatic as PID 1)'))
+    .addOption(
+      new Option('--stop-delay <s>', 'seconds a stopping generation keeps serving, with /readyz failing, before it drains (Kubernetes: see README)')
+        .default(DEFAULT_STOP_DELAY_S)
+        .argParser(nonNegativeSeconds('--stop-delay')),
+    )
+    .addOption(new Option('--health <addr>', 'serve /healthz and /readyz for probes on [host:]port').argParser(healthAddress));
   exitTwoOnBadUsage(program);
   return program;
 }
@@ -167,6 +217,24 @@ function checkPositive(value: unknown, flag: string, fallback: number, integer =
     throw new ForkoverError('BAD_OPTION', `${flag} must be a ${integer ? 'whole number' : 'number of seconds'} greater than 0, not ${JSON.stringify(value)}`, { flag });
   }
   return n;
+}
+
+function checkNonNegative(value: unknown, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = typeof value === 'string' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
+    throw new ForkoverError('BAD_OPTION', `${flag} must be a number of seconds, 0 or more, not ${JSON.stringify(value)}`, { flag });
+  }
+  return n;
+}
+
+function health(value: unknown): { host?: string; port: number } | undefined {
+  if (value === undefined || value === null) return undefined;
+  const addr = typeof value === 'string' || typeof value === 'number' ? parseHealthAddress(value) : undefined;
+  if (addr === undefined) {
+    throw new ForkoverError('BAD_OPTION', `--health takes [host:]port, such as 8081 or "127.0.0.1:8081", not ${JSON.stringify(value)}`, { flag: '--health' });
+  }
+  return addr;
 }
 
 function flag(value: unknown, name: string): boolean {
@@ -220,6 +288,9 @@ export function resolveSettings(opts: ForkoverOptions, cwd: string, script: stri
     standby: flag(opts.standby, '--standby'),
     user: account(opts.user, '--user'),
     group: account(opts.group, '--group'),
+    init: flag(opts.init, '--init'),
+    stopDelayMs: checkNonNegative(opts.stopDelay, '--stop-delay', DEFAULT_STOP_DELAY_S) * 1000,
+    health: health(opts.health),
     cwd,
   };
   if (settings.group !== undefined && settings.user === undefined) {

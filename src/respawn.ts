@@ -16,6 +16,7 @@ export const ENV = {
   CWD: 'FORKOVER_CWD', // the directory the user launched from; relative paths resolve here
   HANDOFF: 'FORKOVER_HANDOFF', // JSON: what the parent knows about this handoff
   STANDBY_FD: 'FORKOVER_STANDBY_FD', // a standby's go channel (standby.ts, which spells it out: it imports nothing)
+  INIT: 'FORKOVER_INIT', // PID 1 mode: the init's socket (abstract name), passed on to every generation (init-link.ts)
 } as const;
 
 /** Variables no child may inherit from us (contracts R1.6). */

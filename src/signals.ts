@@ -8,6 +8,9 @@
  * A listener for SIGTERM or SIGINT replaces Node's default exit, so the stop intent must
  * end the process itself (R9.5).
  *
+ * In PID 1 mode the resident init (init-process.ts) forwards the stop and upgrade
+ * signals to the generation that serves, and reaps on SIGCHLD.
+ *
  * Holds the only `process.on('SIG…')` calls of the daemon. Must not: know what
  * "upgrade" or "stop" do.
  */
@@ -33,6 +36,23 @@ export function onSignals(intents: { stop: (signal: StopSignal) => void; upgrade
     process.on(sig, h);
     removers.push(() => process.off(sig, h));
   }
+  return () => removers.forEach((r) => r());
+}
+
+/**
+ * PID 1 mode: `forward` gets every stop and upgrade signal, `childExited` each SIGCHLD
+ * (a child, or an orphan reparented to us, changed state). Returns their undo.
+ */
+export function onInitSignals(intents: { forward: (signal: StopSignal | UpgradeSignal) => void; childExited: () => void }): () => void {
+  const removers: (() => void)[] = [];
+  for (const sig of [...STOP_SIGNALS, ...UPGRADE_SIGNALS]) {
+    const h = () => intents.forward(sig);
+    process.on(sig, h);
+    removers.push(() => process.off(sig, h));
+  }
+  const chld = () => intents.childExited();
+  process.on('SIGCHLD', chld);
+  removers.push(() => process.off('SIGCHLD', chld));
   return () => removers.forEach((r) => r());
 }
 

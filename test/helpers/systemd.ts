@@ -16,7 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { ROOT, alive, childrenOf, procStat, run, waitUntil, type RunResult } from './util.js';
+import { ROOT, alive, childrenOf, procStat, run, start, track, waitUntil, type RunResult } from './util.js';
 
 /** Where the checkout appears inside the container. */
 export const SRV = '/srv/forkover';
@@ -217,4 +217,81 @@ export function unitSettled(c: Container, service: string, pidfile: string, not?
     timeoutMs,
     () => `${service} to be active with a MainPID${not ? ` other than ${not}` : ''} named in ${pidfile} (now ${JSON.stringify(last)}, pidfile ${containerPid(c, pidfile)})`,
   );
+}
+
+/** A container whose PID 1 is the command itself (nspawn without --boot): runAsPid1(). */
+export interface Pid1Container {
+  /** Host PID of the container's PID 1. */
+  readonly pid1: number;
+  /** systemd-nspawn's exit: the container payload's (PID 1's) exit status. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** nspawn's output so far: the container's stdout and stderr (--console=pipe). */
+  output(): string;
+  /** Host path of a path inside the container. */
+  hostPath(p: string): string;
+}
+
+/** The PID inside its innermost PID namespace (the last NSpid field), or undefined. */
+function nsPid(pid: number): number | undefined {
+  try {
+    const m = /^NSpid:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]!.trim().split(/\s+/).pop()) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every descendant of `pid` (host view). */
+function descendantsOf(pid: number): number[] {
+  const out: number[] = [];
+  for (let queue = [pid]; queue.length > 0; ) {
+    const kids = childrenOf(queue.shift()!);
+    out.push(...kids);
+    queue.push(...kids);
+  }
+  return out;
+}
+
+/**
+ * Run `command` as PID 1 of a fresh container:
+ *   systemd-nspawn -D / --volatile=yes --register=no --keep-unit --console=pipe --quiet
+ *                  --bind=<checkout>:/srv/forkover -- <command>
+ * Without --boot or --as-pid2 nspawn runs the command itself as the container's PID 1,
+ * the way `docker run` runs an image's CMD (and unlike --as-pid2, whose stub init would
+ * reap for it). Resolves once that PID 1 runs the command (its exe is not nspawn's).
+ * nspawn and the PID 1 are both killed by cleanup() (util.ts); killing the PID 1 ends
+ * every process of the container.
+ */
+export async function runAsPid1(command: string[], timeoutMs = 30_000): Promise<Pid1Container> {
+  for (const prog of ['/usr/bin/systemd-nspawn']) {
+    if (!fs.existsSync(prog)) throw new Error(`${prog} is missing: the container tests need it (scripts/test-deps.sh installs systemd-container)`);
+  }
+  const bound = bindSource(ROOT);
+  const nspawn = start('/usr/bin/systemd-nspawn', [
+    '-D', '/', '--volatile=yes', '--register=no', '--keep-unit', '--console=pipe', '--quiet',
+    `--bind=${bound.source}:${SRV}`, '--', ...command,
+  ]);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    nspawn.once('exit', (code, signal) => {
+      bound.remove();
+      resolve({ code, signal });
+    }),
+  );
+  const pid1 = await waitUntil(
+    () => {
+      if (nspawn.exitCode !== null || nspawn.signalCode !== null) throw new Error(`systemd-nspawn exited with ${nspawn.exitCode ?? nspawn.signalCode}: ${nspawn.output()}`);
+      const pid = descendantsOf(nspawn.pid!).find((p) => nsPid(p) === 1);
+      if (pid === undefined) return undefined;
+      track(pid);
+      try {
+        return fs.readlinkSync(`/proc/${pid}/exe`) === fs.realpathSync(command[0]!) ? pid : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    timeoutMs,
+    () => `the container's PID 1 to run ${command[0]} (output: ${nspawn.output().slice(-1500)})`,
+    20,
+  );
+  return { pid1, exited, output: () => nspawn.output(), hostPath: (p) => path.join(`/proc/${pid1}/root`, p) };
 }

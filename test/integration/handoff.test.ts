@@ -579,19 +579,25 @@ describe('--standby: the next generation started ahead of the handoff', () => {
 });
 
 describe('foreground handoff', () => {
-  test('as PID 1 (a container init), USR2 is refused with a log line saying why, and it keeps serving', async () => {
+  test('as PID 1 (a container init), forkover stays resident and USR2 hands over to a new generation; TERM exits 0 (issue 15)', async () => {
     const dir = tmpdir();
-    // A new PID namespace makes the app PID 1 there; unshare forks it as its child.
+    // A new PID namespace makes the app PID 1 there; unshare forks it as its child. The
+    // real-container version, under load, is test/integration/containers.test.ts.
     const ns = start('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, APP, '--port', '0', '--host', '127.0.0.1'], { cwd: dir });
     const port = Number((await waitForOutput(ns, /listening on 127\.0\.0\.1:(\d+)/))[1]);
-    expect((await get(port)).body).toBe('hello from 1\n');
-    const hostPid = await waitUntil(() => childrenOf(ns.pid!)[0], 5_000, 'the namespaced app');
+    const first = Number((await waitForOutput(ns, /generation PID (\d+) serves/))[1]);
+    expect(first).not.toBe(1); // PID 1 runs no app code: the generation is its child
+    expect((await get(port)).body).toBe(`hello from ${first}\n`);
+    const hostPid = await waitUntil(() => childrenOf(ns.pid!)[0], 5_000, 'the namespaced init');
     track(hostPid);
     process.kill(hostPid, 'SIGUSR2');
-    await waitForOutput(ns, /handoff refused: this process is PID 1 \(a container init\)/);
-    expect((await get(port)).body).toBe('hello from 1\n');
+    const next = Number((await waitForOutput(ns, /generation PID (\d+) serves; PID \d+ drains/))[1]);
+    await waitForOutput(ns, new RegExp(`generation PID ${first} exited with code 0`));
+    expect((await get(port)).body).toBe(`hello from ${next}\n`);
+    const exited = new Promise<number | null>((r) => ns.once('exit', (c) => r(c)));
     process.kill(hostPid, 'SIGTERM');
-    await waitForOutput(ns, /stopped/);
+    expect(await exited).toBe(0);
+    expect(ns.output()).toContain('exiting with status 0');
   });
 
   test('with -p the new generation takes over and the pidfile follows it', async () => {
