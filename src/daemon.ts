@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { ForkoverError, describe } from './errors.js';
-import { log } from './log.js';
+import { type DroppedLines, addDropped, log, logFailure, onLogFailure, takeDropped } from './log.js';
 import type { Settings } from './options.js';
 import {
   type DaemonState,
@@ -211,6 +211,8 @@ export class Daemon {
             void this.stop();
           }
         },
+        // Log lines our predecessor could not write, passed on as it exits (log.ts, issue 17).
+        onDropped: (record) => addDropped(record as DroppedLines),
         onMain: () => {
           this.goAhead?.();
           // A handoff's parent passed the main PID to us (R4.5): start the watchdog pings.
@@ -250,6 +252,8 @@ export class Daemon {
     process.title = this.settings.name;
     this.identity = selfIdentity(this.settings.name);
     onFinalExit(() => this.cleanupAtExit());
+    // `status` shows a failing log (a full disk) from the sidecar (issue 17).
+    onLogFailure(() => this.republish());
     onSignals({ stop: (sig) => this.onStopSignal(sig), upgrade: (sig) => void this.upgrade(sig) });
     // A handoff's new leader knows its sockets already: start its workers now, so they
     // boot while this process loads the app, instead of after (prepareWorkers() takes
@@ -325,6 +329,7 @@ export class Daemon {
       standby: this.standby?.identity ?? null,
       // `forkover reload` bounds its wait by this generation's own deadline (issue 17).
       upgradeTimeoutMs: this.settings.upgradeTimeoutMs,
+      log: { path: this.settings.logfile ?? null, failing: logFailure() ?? null },
     };
   }
 
@@ -760,6 +765,13 @@ export class Daemon {
     // Keep the channel open until we exit: its EOF tells the successor we are gone.
     channel.unref();
     child.unref();
+    // Log lines we could not write (a full disk) go to the successor, which reports them
+    // once it can write (log.ts): a small write on an idle socketpair completes at once,
+    // so it gets out from the exit event too.
+    process.once('exit', () => {
+      const dropped = takeDropped();
+      if (dropped !== undefined && !channel.destroyed) channel.write(`DROPPED ${JSON.stringify(dropped)}\n`);
+    });
     void this.drainAndExit('handoff', 0);
   }
 
