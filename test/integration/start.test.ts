@@ -292,3 +292,35 @@ describe('forkover start: a listen() after ready (Fastify on "localhost")', () =
     expect((await cli(['stop', '-p', s.pidfile])).code).toBe(0);
   });
 });
+
+describe('forkover start under socket activation (R5.1-R5.3)', () => {
+  test("systemd-socket-activate's socket is adopted for the app's own listen(), and handed over by a reload under load", async () => {
+    const dir = tmpdir();
+    const port = await freePort();
+    const pidfile = path.join(dir, 'app.pid');
+    // systemd's own tool: it binds 127.0.0.1:port, then execs forkover with the socket
+    // at fd 3 and LISTEN_PID/LISTEN_FDS set. Binding the port again would fail with
+    // EADDRINUSE: the app serves only if its listen() adopted fd 3.
+    const child = start('systemd-socket-activate', ['-l', `127.0.0.1:${port}`, '--', process.execPath, CLI, 'start', '-p', pidfile, '--', 'node', F('http.cjs'), '--port', String(port)], { cwd: dir });
+    // It starts the service at the first connection: that request waits in the socket's
+    // queue and must be served by the app once it adopted the socket.
+    await waitForOutput(child, /Listening on 127\.0\.0\.1:\d+ as 3/);
+    const queued = await get(port);
+    await waitForOutput(child, /ready: http\.cjs generation 1/);
+    const first = readPid(pidfile)!;
+    expect(first).toBe(child.pid);
+    expect(queued.body).toBe(`hello from ${first}\n`);
+    expect(fs.readlinkSync(`/proc/${first}/fd/3`)).toMatch(/^socket:/);
+    const l = load(port, { keepAlive: false, concurrency: 4, maxMs: 30_000 });
+    process.kill(first, 'SIGUSR2');
+    const second = await waitUntil(() => { const p = readPid(pidfile); return p && p !== first ? p : undefined; }, 15_000, 'the new generation in the pidfile');
+    track(second);
+    await waitUntil(() => !alive(first), 15_000, 'the old generation to exit');
+    const st = await l.stop();
+    expect({ failed: st.failed, errors: st.errors }).toEqual({ failed: 0, errors: [] });
+    expect((await get(port)).body).toBe(`hello from ${second}\n`);
+    process.kill(second, 'SIGTERM');
+    await waitUntil(() => !alive(second), 15_000, 'the last generation to stop');
+    expect(fs.existsSync(pidfile)).toBe(false);
+  });
+});
