@@ -68,6 +68,23 @@ function logTail(file: string | undefined, from: number, maxLines = 20): string 
   }
 }
 
+/** What a path (followed) or an open fd is, in words; undefined if the path does not exist. */
+function fileKind(file: string | number): string | undefined {
+  let st: fs.Stats;
+  try {
+    st = typeof file === 'number' ? fs.fstatSync(file) : fs.statSync(file);
+  } catch {
+    return undefined;
+  }
+  if (st.isFile()) return 'regular file';
+  if (st.isCharacterDevice()) return 'character device';
+  if (st.isDirectory()) return 'directory';
+  if (st.isFIFO()) return 'FIFO';
+  if (st.isSocket()) return 'socket';
+  if (st.isBlockDevice()) return 'block device';
+  return 'special file';
+}
+
 function firstLine(stream: Readable): Promise<string | undefined> {
   return new Promise((resolve) => {
     let buf = '';
@@ -111,12 +128,30 @@ export async function launch(settings: Settings, io: LaunchIo, activated: Inheri
   let logFd: number | 'ignore' = 'ignore';
   let logStart = 0;
   if (settings.logfile !== undefined) {
+    const unusable = (why: string) => {
+      if (typeof logFd === 'number') fs.closeSync(logFd);
+      io.err(`${settings.name}: cannot use ${settings.logfile} as the log: ${why}; choose a regular file (or /dev/null)`);
+      return EXIT.FAILURE;
+    };
+    // Before opening: a FIFO without a reader would block the open forever.
+    const kind = fileKind(settings.logfile);
+    if (kind !== undefined && kind !== 'regular file' && kind !== 'character device') return unusable(`it is a ${kind}, not a regular file`);
     try {
       logFd = fs.openSync(settings.logfile, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, LOG_FILE_MODE);
       logStart = fs.fstatSync(logFd).size;
     } catch (err) {
       io.err(`${settings.name}: cannot open log file ${settings.logfile}: ${describe(err)}; create its directory or fix its permissions`);
       return EXIT.FAILURE;
+    }
+    const opened = fileKind(logFd);
+    if (opened !== 'regular file' && opened !== 'character device') return unusable(`it is a ${opened ?? 'file of unknown kind'}, not a regular file`);
+    // Opening is not taking writes: /proc/version opens for writing as root and refuses
+    // every write, so the daemon would run with all its output discarded. The first
+    // line is the proof (issue 17).
+    try {
+      fs.writeSync(logFd, `${new Date().toISOString()} forkover[${process.pid}]: starting ${settings.name} as a daemon (pidfile ${pidfile})\n`);
+    } catch (err) {
+      return unusable(`it does not take writes (${describe(err)})`);
     }
   } else {
     io.err(`${settings.name}: warning: --daemon without -l/--logfile: the daemon's output goes to /dev/null`);

@@ -1,9 +1,11 @@
-// Issue 17, item 3: forkover's log on a disk that stops taking writes. A full log disk
-// costs lines, never service, and the loss is written down once there is space.
+// Issue 17, items 3 and 4: forkover's log on a disk that stops taking writes, and a log
+// path that never takes them. A full log disk costs lines, never service, and the loss
+// is written down once there is space; a log that takes no writes is refused at launch
+// (contracts R1.7, R1.9: the launcher fails clearly and leaves nothing running).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { alive, cleanup, cli, fixture, get, node, readPid, tmpdir, track, waitUntil } from '../helpers/util.js';
+import { alive, cleanup, cli, fixture, get, node, processesTitled, readPid, tmpdir, track, waitUntil } from '../helpers/util.js';
 
 const APP = fixture('app.mjs');
 const mounts: string[] = [];
@@ -117,5 +119,43 @@ describe('a full log disk (issue 17.3)', () => {
     expect(after.log).toEqual({ path: logfile, failing: null });
     expect((await cli(['status', '-p', pidfile])).stdout).not.toContain('log:');
     console.log(`issue 17.3: ${m[0].trim()}`);
+  });
+});
+
+describe('a log that takes no writes is refused at launch (issue 17.4)', () => {
+  const refused = async (logArg: string, reason: RegExp) => {
+    const dir = tmpdir();
+    const name = title();
+    const r = await node(APP, ['--port', '0', '--host', '127.0.0.1', '--daemon', '-p', 'app.pid', '-l', logArg, '--name', name], { cwd: dir, timeoutMs: 20_000 });
+    track(readPid(path.join(dir, 'app.pid')));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(reason);
+    expect(r.stderr).toContain('choose a regular file (or /dev/null)');
+    expect(processesTitled(name)).toEqual([]);
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('app.pid') || f.startsWith('.app.pid'))).toEqual([]);
+    return dir;
+  };
+
+  test('/proc/version (opens for writing as root, takes no write)', async () => {
+    await refused('/proc/version', /cannot use \/proc\/version as the log: it does not take writes \(E[A-Z]+/);
+  });
+
+  test('/dev/full (a character device whose writes all fail)', async () => {
+    await refused('/dev/full', /cannot use \/dev\/full as the log: it does not take writes \(ENOSPC/);
+  });
+
+  test('a FIFO (an open for writing would block forever without a reader)', async () => {
+    const fifoDir = tmpdir();
+    const fifo = path.join(fifoDir, 'log.fifo');
+    execFileSync('mkfifo', [fifo]);
+    await refused(fifo, /as the log: it is a FIFO, not a regular file/);
+  });
+
+  test('/dev/null is still fine', async () => {
+    const dir = tmpdir();
+    const r = await node(APP, ['--port', '0', '--host', '127.0.0.1', '--daemon', '-p', 'app.pid', '-l', '/dev/null', '--name', title()], { cwd: dir });
+    track(readPid(path.join(dir, 'app.pid')));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
   });
 });
