@@ -133,7 +133,9 @@ export async function reexecUnderSubreaper() {
     stdio: 'inherit',
     env: { ...process.env, FORKOVER_BENCH_REAPER: '1' },
   });
-  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+  // Before the exit(130) listener installed at import, or the benchmark under tini would
+  // never hear of the signal and keep running (and its daemons with it).
+  for (const sig of ['SIGINT', 'SIGTERM']) process.prependListener(sig, () => child.kill(sig));
   process.exitCode = await new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
   return true;
 }
