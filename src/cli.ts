@@ -222,7 +222,16 @@ function whyUnknown(f: Found & { kind: 'invalid' | 'unknown' }): string {
   return f.kind === 'invalid' ? f.message : `cannot tell who PID ${f.pid} is: ${reasonOf(f.verdict)}`;
 }
 
-function warnStale(f: Found & { kind: 'stale' }, action: string, io: Io): void {
+/**
+ * The pidfile names a PID that is not this daemon. A dead one (gone, or a zombie) is said
+ * to be dead, not "not this daemon" (issue 17); `removed`: stop removed the pidfile.
+ */
+function warnStale(f: Found & { kind: 'stale' }, action: string, io: Io, removed = false): void {
+  if (f.verdict.kind === 'dead') {
+    const what = / zombie/.test(f.verdict.reason) ? 'is a zombie (it exited; nothing has reaped it yet)' : 'is not running';
+    io.err(`warning: ${action}: pidfile names PID ${f.pid}, which ${what}; ${removed ? 'removed the stale pidfile' : action === 'reload' ? 'start the daemon instead' : 'nothing to signal'}`);
+    return;
+  }
   io.err(`warning: ${action}: pidfile names PID ${f.pid}, which is not this daemon (${reasonOf(f.verdict)}); not signalling it`);
 }
 
@@ -237,8 +246,8 @@ async function stop(pidfile: string, timeoutS: number, io: Io): Promise<number> 
     return EXIT.FAILURE;
   }
   if (f.kind === 'stale') {
-    warnStale(f, 'stop', io);
-    if (f.verdict.kind === 'dead') removeIfOwn(pidfile, f.pid);
+    const removed = f.verdict.kind === 'dead' && removeIfOwn(pidfile, f.pid);
+    warnStale(f, 'stop', io, removed);
     io.out('not running');
     return EXIT.OK;
   }

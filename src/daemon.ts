@@ -723,7 +723,9 @@ export class Daemon {
     if (!result.ok) {
       this.handoffSeq = seq;
       this.recordOutcome({ outcome: 'rolled-back', reason: result.reason, newPid: result.pid ?? null, durationMs: Date.now() - startedAt });
-      log(`handoff ${seq} rolled back: ${result.reason}; PID ${process.pid} keeps serving`);
+      // A stop that came during the handoff (USR2, then TERM at once) runs next: saying
+      // this generation keeps serving would be untrue a moment later (issue 17).
+      log(`handoff ${seq} rolled back: ${result.reason}; PID ${process.pid} ${this.stopRequests > 0 ? 'stops now, as asked' : 'keeps serving'}`);
       if (this.phase === 'upgrading') this.phase = 'ready';
       this.systemd?.rolledBack(`handoff ${seq} rolled back: ${result.reason}`);
       if (this.stopRequests > 0) void this.stop();

@@ -79,13 +79,24 @@ export function readPid(file: string): number | undefined {
   const first = text.split('\n', 1)[0]!.trim();
   if (first === '') throw new ForkoverError('PIDFILE_INVALID', `pidfile ${file} is empty; remove it`, { path: file });
   if (!/^-?\d+$/.test(first)) {
-    throw new ForkoverError('PIDFILE_INVALID', `pidfile ${file} holds "${first.slice(0, 40)}", not a PID; remove it`, { path: file });
+    // Nothing of the content is echoed: the path may lead to a file that is no pidfile
+    // at all (a link to /etc/passwd), and `status` is for anyone to run (issue 17).
+    throw new ForkoverError('PIDFILE_INVALID', `pidfile ${file} does not hold a PID (its first line is not a number${linkNote(file)}); remove it`, { path: file });
   }
   const pid = Number(first);
   if (!Number.isSafeInteger(pid) || pid <= 1 || pid > 4_194_304) {
     throw new ForkoverError('PIDFILE_INVALID', `pidfile ${file} holds ${first}, which is no daemon's PID; remove it`, { path: file });
   }
   return pid;
+}
+
+/** `, and it is a symlink to X` when the pidfile path is a link, for the messages about its content. */
+function linkNote(file: string): string {
+  try {
+    return fs.lstatSync(file).isSymbolicLink() ? `, and it is a symlink to ${fs.readlinkSync(file)}` : '';
+  } catch {
+    return '';
+  }
 }
 
 /**

@@ -303,7 +303,7 @@ describe('status and stop (R6.1, R6.2)', () => {
     fs.writeFileSync(pidfile, 'garbage\n');
     const unknown = await cli(['status', '-p', pidfile]);
     expect(unknown.code).toBe(4);
-    expect(unknown.stderr).toContain('not a PID');
+    expect(unknown.stderr).toContain('does not hold a PID');
     fs.rmSync(pidfile);
     fs.mkdirSync(pidfile);
     expect((await cli(['status', '-p', pidfile])).code).toBe(4);

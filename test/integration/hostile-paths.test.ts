@@ -103,7 +103,7 @@ describe('directories others can write to (R2.8)', () => {
 
 describe('pidfiles holding no usable PID (R2.1)', () => {
   const bad: [string, string | Buffer, RegExp][] = [
-    ['garbage', 'not a pid\n', /holds "not a pid", not a PID; remove it/],
+    ['garbage', 'not a pid\n', /does not hold a PID \(its first line is not a number\); remove it/],
     ['empty', '', /is empty; remove it/],
     ['negative', '-7\n', /holds -7, which is no daemon's PID; remove it/],
     ['zero', '0\n', /holds 0, which is no daemon's PID; remove it/],
@@ -136,6 +136,6 @@ describe('pidfiles holding no usable PID (R2.1)', () => {
     fs.writeFileSync(path.join(dir, 'app.pid'), content);
     const d = await startDaemon(dir, ['--name', title()], APP);
     expect(fs.readFileSync(d.pidfile, 'utf8')).toBe(`${d.pid}\n`);
-    expect(fs.readFileSync(d.logfile, 'utf8')).toMatch(/replacing unusable pidfile: pidfile .*app\.pid (holds "not a pid"|is 262144 bytes)/);
+    expect(fs.readFileSync(d.logfile, 'utf8')).toMatch(/replacing unusable pidfile: pidfile .*app\.pid (does not hold a PID|is 262144 bytes)/);
   });
 });

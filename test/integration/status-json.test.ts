@@ -178,5 +178,5 @@ test('status --json: running, draining after a handoff, rolled back, dead, stopp
   fs.writeFileSync(d.pidfile, 'not a pid\n');
   s = await status(d.pidfile);
   expect(s).toMatchObject({ status: 'unknown', exitCode: 4, pid: null });
-  expect(s.message).toMatch(/not a PID/);
+  expect(s.message).toMatch(/does not hold a PID/);
 });

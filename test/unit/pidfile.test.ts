@@ -73,7 +73,7 @@ describe('writeFileAtomic never follows a planted link (R2.3, R10.1)', () => {
 
 describe('readPid: a clear PIDFILE_INVALID for everything but "PID\\n" (R2.1)', () => {
   const cases: [string, string | Buffer, RegExp][] = [
-    ['garbage', 'hello world\n', /holds "hello world", not a PID; remove it/],
+    ['garbage', 'hello world\n', /does not hold a PID \(its first line is not a number\); remove it/],
     ['empty', '', /is empty; remove it/],
     ['blank line', '\n\n', /is empty; remove it/],
     ['negative', '-42\n', /holds -42, which is no daemon's PID; remove it/],
@@ -81,7 +81,7 @@ describe('readPid: a clear PIDFILE_INVALID for everything but "PID\\n" (R2.1)', 
     ['init', '1\n', /holds 1, which is no daemon's PID/],
     ['beyond pid_max', '99999999999\n', /holds 99999999999, which is no daemon's PID/],
     ['huge', Buffer.alloc(1024 * 1024, '7'), /is 1048576 bytes, too large to hold a PID; remove it/],
-    ['binary', Buffer.from([0xff, 0x00, 0x41, 0x0a]), /not a PID; remove it/],
+    ['binary', Buffer.from([0xff, 0x00, 0x41, 0x0a]), /does not hold a PID \(its first line is not a number\); remove it/],
   ];
   test.each(cases)('%s', (_name, content, message) => {
     const pidfile = path.join(dir, 'app.pid');
