@@ -55,7 +55,12 @@ interface Tracked {
   server: net.Server;
   sockets: Set<net.Socket>;
   sessions: Set<http2.Http2Session>;
-  pending: Set<http.ServerResponse>;
+  /**
+   * The sockets HTTP requests came on (for https, the TLS sockets, not the transports in
+   * `sockets`): at drain, the response each is writing gets `Connection: close`. Kept per
+   * connection, not per request, so that a request costs one Set lookup.
+   */
+  httpSockets: Set<net.Socket>;
   draining: boolean;
   /** When the last connection was accepted (epoch ms). */
   lastConnectionAt: number;
@@ -74,7 +79,7 @@ function isHttp2(server: net.Server): boolean {
  */
 export function track(server: net.Server): void {
   if (tracked.has(server)) return;
-  const t: Tracked = { server, sockets: new Set(), sessions: new Set(), pending: new Set(), draining: false, lastConnectionAt: 0 };
+  const t: Tracked = { server, sockets: new Set(), sessions: new Set(), httpSockets: new Set(), draining: false, lastConnectionAt: 0 };
   tracked.set(server, t);
   // TLS servers emit 'secureConnection' with the TLS socket; the raw 'connection' is
   // its transport, and closes with it, so counting 'connection' is right for all kinds.
@@ -91,13 +96,15 @@ export function track(server: net.Server): void {
     });
     return;
   }
-  server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+  server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (t.draining) {
       if (!res.headersSent) res.setHeader('Connection', 'close');
       return;
     }
-    t.pending.add(res);
-    res.once('close', () => t.pending.delete(res));
+    const socket = req.socket;
+    if (t.httpSockets.has(socket)) return;
+    t.httpSockets.add(socket);
+    socket.once('close', () => t.httpSockets.delete(socket));
   });
 }
 
@@ -116,8 +123,11 @@ export async function drain(server: net.Server, deadline: number, closeListener 
   if (closeListener && server.listening) closeWithoutUnlink(server);
   if (!t) return { forced: 0 };
   t.draining = true;
-  for (const res of t.pending) {
-    if (!res.headersSent) res.setHeader('Connection', 'close');
+  for (const socket of t.httpSockets) {
+    // The response the connection is writing: Node's http server keeps it on the socket
+    // (`_httpMessage`, as lib/_http_server.js sets it; http-terminator reads the same).
+    const res = (socket as net.Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+    if (res && !res.headersSent) res.setHeader('Connection', 'close');
   }
   for (const session of t.sessions) session.close();
   if (t.sockets.size === 0) return { forced: 0 };

@@ -92,7 +92,7 @@ function request(mod: typeof http | typeof https, options: https.RequestOptions)
 
 /** Every tenth request is slow, so some are in flight whenever the handoff happens. */
 let counter = 0;
-const nextPath = (): string => (++counter % 10 === 0 ? '/slow?ms=150' : '/');
+const nextPath = (): string => (++counter % 10 === 0 ? '/slow?ms=400' : '/');
 
 type Trigger = 'reload' | 'USR2';
 
@@ -103,6 +103,14 @@ type Trigger = 'reload' | 'USR2';
 async function handOver(d: { pid: number; pidfile: string }, trigger: Trigger, tally: Tally, after = 50): Promise<{ newPid: number; ms: number; switchedAt: number }> {
   await waitUntil(() => (tally.byPid.get(d.pid) ?? 0) >= 50, 10_000, `50 responses from the first generation (ok ${tally.ok}, failed ${tally.failed})`);
   const t0 = Date.now();
+  // The switch is the moment the pidfile names the new generation, watched while the
+  // trigger runs: the reload command returns later, when a slow request in flight at the
+  // switch may have finished already.
+  const switched = waitUntil(() => {
+    const p = readPid(d.pidfile);
+    return p !== undefined && p !== d.pid ? { p, at: Date.now() } : undefined;
+  }, 20_000, 'the pidfile to name the new generation');
+  switched.catch(() => {}); // awaited below; a failed trigger must not leave it unhandled
   if (trigger === 'reload') {
     const r = await cli(['reload', '-p', d.pidfile], { timeoutMs: 20_000 });
     expect(r.stderr).toBe('');
@@ -111,12 +119,8 @@ async function handOver(d: { pid: number; pidfile: string }, trigger: Trigger, t
   } else {
     process.kill(d.pid, 'SIGUSR2');
   }
-  const newPid = await waitUntil(() => {
-    const p = readPid(d.pidfile);
-    return p !== undefined && p !== d.pid ? p : undefined;
-  }, 15_000, 'the pidfile to name the new generation');
+  const { p: newPid, at: switchedAt } = await switched;
   track(newPid);
-  const switchedAt = Date.now();
   const ms = switchedAt - t0;
   // R3.3: the pidfile named the new generation while the old one still lived or drained.
   await waitUntil(() => !alive(d.pid), 15_000, `old generation ${d.pid} to drain and exit`);
