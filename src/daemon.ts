@@ -442,6 +442,11 @@ export class Daemon {
    */
   async ready(): Promise<void> {
     if (this.phase !== 'starting') return;
+    // The handoff code, loaded while the listeners bind and awaited before anyone hears
+    // READY: a deploy that replaces dist/ right after the launcher returns deletes the
+    // chunk a USR2 would import (handoff.test.ts). Issue 6 kept it out of start-up; here
+    // it overlaps the binds and costs the start a few milliseconds at most.
+    const handoffCode = this.role === 'worker' ? undefined : import('./handoff.js').catch(() => undefined);
     try {
       // Socket-activated fds (only a non-child can have them): a lone socket goes to a
       // lone server whatever the names (systemd/activation.ts).
@@ -473,6 +478,7 @@ export class Daemon {
     // PID 1 mode: the init must name us before our parent hears READY and stops (init-link.ts).
     const unheard = await this.initLink?.serving();
     if (unheard !== undefined) log(`the init did not take note of this generation: ${unheard}; signals sent to the container may not reach it`);
+    await handoffCode;
     this.phase = 'ready';
     log(`ready: ${this.settings.name} ${this.role === 'worker' ? `worker of PID ${process.ppid}` : `generation ${this.generation}`}, listening on ${this.addresses.map((a) => a.address).join(', ') || 'nothing'}`);
     this.channel?.ready({ pid: process.pid, listeners: this.addresses });
@@ -485,20 +491,14 @@ export class Daemon {
   }
 
   /**
-   * Load the handoff code once start-up is over, so that a USR2 does not wait for it.
-   * It stays out of start-up (issue 6: only what start-up needs is loaded eagerly), and
-   * loading it at the signal puts a dozen event-loop turns on the handoff's critical
-   * path; on a busy generation each turn waits behind a full batch of requests.
-   * A failure here is ignored: `upgrade()` imports it again, and if that fails too, the
-   * handoff rolls back with the reason.
+   * Once start-up is over: with --standby, start the standby (a USR2 from then on waits
+   * for it instead of starting cold). The handoff code itself was loaded by ready(); if
+   * that failed, `upgrade()` imports it again, and if that fails too, the handoff rolls
+   * back with the reason.
    */
   private prefetchHandoff(): void {
-    const timer = setTimeout(() => {
-      // With --standby, arming loads it: a USR2 from now on waits for the standby
-      // instead of starting cold while the code loads.
-      if (this.settings.standby) this.armStandby();
-      else import('./handoff.js').catch(() => {});
-    }, 0);
+    if (!this.settings.standby) return;
+    const timer = setTimeout(() => this.armStandby(), 0);
     timer.unref();
   }
 
@@ -691,7 +691,7 @@ export class Daemon {
     const record: HandoffRecord = { seq, startedAt, generation: this.generation + 1, parent: this.identity, draining };
     // A standby still starting is a few milliseconds from ready; a cold start is a Node start.
     if (this.arming !== undefined) await this.arming;
-    // Normally in memory already (prefetchHandoff). If not, and the build on disk was
+    // Normally in memory already (ready() loaded it). If not, and the build on disk was
     // replaced since this generation started, its chunk may be gone: that is a rolled
     // back handoff with the reason, never an unhandled rejection that ends the daemon.
     const loaded = await import('./handoff.js').then(
