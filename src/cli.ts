@@ -425,11 +425,11 @@ export function program(io: Io = defaultIo): Command {
     .description(`print an init script for an app: ${INIT_SCRIPT_KINDS.join('|')}; the app's command line goes after "--"`)
     .argument('<kind>', `init system: ${INIT_SCRIPT_KINDS.join(', ')}`)
     .argument('[command...]', 'the app\'s own command line, after "--", program first with an absolute path')
-    .requiredOption('--name <name>', 'service name and process title (at most 15 characters)')
+    .requiredOption('--name <name>', 'service name and process title (at most 15 characters); required: it names the unit or script, the pidfile and the log')
     .option('--user <user>', 'run the service as this user (each init system\'s own way; see the script\'s comments)')
     .option('--group <group>', 'with --user: run with this group')
     .option('--pidfile <path>', 'pidfile (default: /run/<name>/<name>.pid)')
-    .option('--logfile <path>', 'the daemon\'s log file (required for logrotate)')
+    .option('--logfile <path>', 'the app\'s log file (default: /var/log/<name>/<name>.log, or the journal for systemd-notify and systemd-socket)')
     .option('--listen <addr>', 'systemd-socket: the .socket unit\'s ListenStream=')
     // issue 14: an app that imports nothing of forkover, run by `forkover start`; after
     // "--" come forkover start's own words: [its flags --] the app's command.
@@ -438,9 +438,38 @@ export function program(io: Io = defaultIo): Command {
   return prog;
 }
 
-/** The forkover CLI the generated scripts call: this package's bin/forkover.js. */
+/**
+ * The forkover CLI the generated scripts call: this package's bin/forkover.js, by its
+ * real path when the script is generated (issue 16.3), run there by an absolute node.
+ */
 function forkoverBin(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'forkover.js');
+  const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'forkover.js');
+  try {
+    return fs.realpathSync(bin);
+  } catch {
+    return bin;
+  }
+}
+
+/**
+ * Whether `program` is a script that finds its node through PATH (`#!/usr/bin/env node`):
+ * under an init system's PATH that may be no node, or another one (issue 16.3). False
+ * when it cannot be read (the script may be generated on another machine).
+ */
+function findsNodeOnPath(program: string): boolean {
+  let head = '';
+  try {
+    const fd = fs.openSync(program, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    try {
+      const buf = Buffer.alloc(128);
+      head = buf.toString('latin1', 0, fs.readSync(fd, buf, 0, buf.length, 0));
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+  return /^#!\s*\S*\/env\s+(-\S+\s+)*node\b/.test(head);
 }
 
 /** `forkover init-script`: print the rendered files; 2 with a message naming the flag on bad arguments. */
@@ -448,12 +477,21 @@ async function initScript(prog: Command, io: Io): Promise<number> {
   const cmd = prog.commands.find((c) => c.name() === 'init-script')!;
   const [kind, command] = cmd.processedArgs as [string, string[] | undefined];
   let text: string;
+  let spec: ReturnType<typeof buildSpec>;
   try {
-    const spec = buildSpec(kind, cmd.opts(), command ?? [], forkoverBin());
+    spec = buildSpec(kind, cmd.opts(), command ?? [], forkoverBin());
     text = formatRendered(await renderInitScript(spec));
   } catch (err) {
     io.err(`forkover init-script: ${describe(err)}`);
     return isForkoverError(err, 'BAD_OPTION') ? EXIT.BAD_ARGS : isForkoverError(err, 'UNSUPPORTED_PLATFORM') ? EXIT.UNIMPLEMENTED : EXIT.FAILURE;
+  }
+  // Without --start the app's program is what the init system executes; forkover start
+  // runs a bare script with the absolute node itself.
+  const program = spec.command[0]!;
+  if (spec.start === undefined && program !== spec.node && findsNodeOnPath(program)) {
+    io.err(
+      `forkover init-script: warning: ${program} finds its node through PATH (#!/usr/bin/env node), which init systems set to a few system directories; give the node first: -- ${spec.node} ${program} …`,
+    );
   }
   io.out(text);
   return EXIT.OK;

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ForkoverError } from '../errors.js';
 import { addForkoverOptions } from '../options.js';
-import { MAX_TITLE_LENGTH } from '../defaults.js';
+import { DEFAULT_DRAIN_TIMEOUT_S, DEFAULT_STOP_DELAY_S, MAX_TITLE_LENGTH } from '../defaults.js';
 import type { InitScriptKind, InitScriptSpec, RenderedFile, Renderer } from './types.js';
 import { renderSysv } from './sysv.js';
 import { renderOpenrc } from './openrc.js';
@@ -44,6 +44,22 @@ export interface InitScriptArgs {
 export function defaultPidfile(name: string): string {
   return `/run/${name}/${name}.pid`;
 }
+
+/**
+ * The log file when `--logfile` is not given, for the kinds that daemonize and for
+ * logrotate: `/var/log/<name>/<name>.log` (systemd `LogsDirectory=<name>`). A daemon has
+ * no terminal and a forking one never reaches the journal, so without a file its output
+ * would be lost (issue 16.2); the logrotate snippet for the same --name rotates this file.
+ */
+export function defaultLogfile(name: string): string {
+  return `/var/log/${name}/${name}.log`;
+}
+
+/**
+ * The kinds whose service runs in the foreground under its init, its stdout and stderr
+ * the journal's: they need no log file (types.ts `logfile`).
+ */
+export const FOREGROUND_KINDS: readonly InitScriptKind[] = ['systemd-notify', 'systemd-socket'];
 
 function bad(flag: string, message: string): ForkoverError {
   return new ForkoverError('BAD_OPTION', `${flag}: ${message}`, { flag });
@@ -87,10 +103,10 @@ const SCRIPT_OWNED: Readonly<Record<string, string>> = { daemon: '--daemon', pid
  * `forkover start` parses them with) plus `--listeners` as start-command.ts checks it;
  * the command's words are the app's and are not looked at.
  */
-function splitStartCommand(words: readonly string[]): { flags: string[]; command: string[] } {
-  if (words.length === 0 || !words[0]!.startsWith('-')) return { flags: [], command: [...words] };
+function splitStartCommand(words: readonly string[]): { flags: string[]; command: string[]; drainS: number } {
+  if (words.length === 0 || !words[0]!.startsWith('-')) return { flags: [], command: [...words], drainS: DEFAULT_DRAIN_TIMEOUT_S };
   const example = '-- --workers 2 -- /usr/bin/node /srv/app/server.js --port 8080';
-  if (words[0] === '--') return { flags: [], command: words.slice(1) };
+  if (words[0] === '--') return { flags: [], command: words.slice(1), drainS: DEFAULT_DRAIN_TIMEOUT_S };
   const end = words.indexOf('--');
   if (end < 0) throw bad('<command>', `with --start, forkover start's own flags come first and end with "--" before the app's command, e.g. ${example}`);
   const flags = words.slice(0, end);
@@ -115,7 +131,33 @@ function splitStartCommand(words: readonly string[]): { flags: string[]; command
   for (const [key, flag] of Object.entries(SCRIPT_OWNED)) {
     if (start.getOptionValueSource(key) === 'cli') throw bad('<command>', `leave ${flag} out of forkover start's flags: the script sets it itself${flag === '--daemon' ? '' : `; give ${flag} to init-script instead`}`);
   }
-  return { flags, command: words.slice(end + 1) };
+  // commander applied the defaults (DEFAULT_DRAIN_TIMEOUT_S, DEFAULT_STOP_DELAY_S).
+  const { drainTimeout, stopDelay } = start.opts<{ drainTimeout: number; stopDelay: number }>();
+  return { flags, command: words.slice(end + 1), drainS: drainTimeout + stopDelay };
+}
+
+/**
+ * The app's stop deadline from forkover's flags in its own command line (the form
+ * without --start, where they sit among the app's words): `--drain-timeout` plus
+ * `--stop-delay`, the last of each winning as commander has it. A value the app would
+ * refuse is refused here, with the flag named.
+ */
+function drainOfCommand(words: readonly string[]): number {
+  const value = (flag: string, fallback: number, zeroOk: boolean): number => {
+    let found: string | undefined;
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i]!;
+      if (w === flag) found = words[++i] ?? '';
+      else if (w.startsWith(`${flag}=`)) found = w.slice(flag.length + 1);
+    }
+    if (found === undefined) return fallback;
+    const n = Number(found);
+    if (found.trim() === '' || !Number.isFinite(n) || n < 0 || (n === 0 && !zeroOk)) {
+      throw bad('<command>', `the app's ${flag} takes a number of seconds${zeroOk ? ', 0 or more' : ' greater than 0'}, not ${JSON.stringify(found)}: the app would refuse it`);
+    }
+    return n;
+  };
+  return value('--drain-timeout', DEFAULT_DRAIN_TIMEOUT_S, false) + value('--stop-delay', DEFAULT_STOP_DELAY_S, true);
 }
 
 function isKind(kind: unknown): kind is InitScriptKind {
@@ -148,13 +190,12 @@ export function buildSpec(kind: unknown, args: InitScriptArgs, words: readonly s
   if (group !== undefined && !ACCOUNT.test(group)) throw bad('--group', `${JSON.stringify(group)} is not a valid group name`);
   if (group !== undefined && user === undefined) throw bad('--group', 'only makes sense with --user (the service runs as root otherwise)');
   const pidfile = absolutePath(args.pidfile, '--pidfile', defaultPidfile(name)) ?? defaultPidfile(name);
-  const logfile = absolutePath(args.logfile, '--logfile', `/var/log/${name}/${name}.log`);
+  const givenLog = absolutePath(args.logfile, '--logfile', defaultLogfile(name));
+  const logfileDefault = givenLog === undefined && !FOREGROUND_KINDS.includes(kind);
+  const logfile = givenLog ?? (logfileDefault ? defaultLogfile(name) : undefined);
   const listen = optionalString(args.listen, '--listen');
   if (listen !== undefined && kind !== 'systemd-socket') throw bad('--listen', `is the .socket unit's ListenStream= and only applies to systemd-socket, not ${kind}`);
   if (listen !== undefined && /[\s"'\\]/.test(listen)) throw bad('--listen', `${JSON.stringify(listen)} must be a port, an address:port or an absolute socket path`);
-  if (kind === 'logrotate' && logfile === undefined) {
-    throw bad('--logfile', `is required for logrotate: the log file to rotate, e.g. --logfile /var/log/${name}/${name}.log`);
-  }
   if (kind === 'logrotate' && user !== undefined && group === undefined && !SHARED_DIRS.includes(path.dirname(logfile!))) {
     throw bad('--group', `is required with --user for logrotate: its "su ${user} GROUP" line needs the group the daemon runs with (e.g. the output of "id -gn ${user}")`);
   }
@@ -166,7 +207,7 @@ export function buildSpec(kind: unknown, args: InitScriptArgs, words: readonly s
   }
   if (args.start !== undefined && typeof args.start !== 'boolean') throw bad('--start', 'takes no value');
   const startForm = args.start === true;
-  const { flags: startFlags, command } = startForm ? splitStartCommand(words) : { flags: [], command: [...words] };
+  const { flags: startFlags, command, drainS } = startForm ? splitStartCommand(words) : { flags: [], command: [...words], drainS: undefined };
   if (command.length === 0) throw bad('<command>', 'the app command is missing: give it after "--", e.g. -- /usr/bin/node /srv/app/server.js --port 8080');
   for (const word of command) {
     if (typeof word !== 'string' || /[\n\r\0]/.test(word)) throw bad('<command>', `a command word cannot contain a line break or NUL: ${JSON.stringify(word)}`);
@@ -189,6 +230,9 @@ export function buildSpec(kind: unknown, args: InitScriptArgs, words: readonly s
   }
   if (!path.isAbsolute(forkoverBin)) throw new TypeError(`forkoverBin must be an absolute path, not ${JSON.stringify(forkoverBin)}`);
   if (!path.isAbsolute(cliNode)) throw new TypeError(`cliNode must be an absolute path, not ${JSON.stringify(cliNode)}`);
+  // The node that runs forkover's CLI (and `forkover start`): the app's own when its
+  // program is one (it runs forkover already), else the Node running this (issue 16.3).
+  const node = isNodeBinary(program) ? program : cliNode;
   return {
     kind,
     name,
@@ -196,12 +240,15 @@ export function buildSpec(kind: unknown, args: InitScriptArgs, words: readonly s
     ...(group !== undefined ? { group } : {}),
     pidfile,
     ...(logfile !== undefined ? { logfile } : {}),
+    ...(logfileDefault ? { logfileDefault } : {}),
     ...(listen !== undefined ? { listen } : {}),
     command: [...command],
     forkoverBin,
+    node,
+    drainS: drainS ?? drainOfCommand(command.slice(1)),
     // The start form runs `forkover start` with the command's own node, so that the app
     // runs in that process (start-command.ts); a bare script runs with the given node.
-    ...(startForm ? { start: { node: isNodeBinary(program) ? program : cliNode, flags: startFlags } } : {}),
+    ...(startForm ? { start: { node, flags: startFlags } } : {}),
   };
 }
 

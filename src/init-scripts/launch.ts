@@ -12,10 +12,11 @@
  * (PATH=/sbin:/usr/sbin:/bin:/usr/bin for scripts), where a bare `node`, or the
  * `#!/usr/bin/env node` line of bin/forkover.js, may find no node or another one.
  *
- * Must not: quote (each renderer quotes the words its own way), read or write files.
+ * Must not: quote the launch (each renderer quotes its words its own way), read or write files.
  */
 import * as path from 'node:path';
 import type { InitScriptSpec } from './types.js';
+import { shq } from './shell.js';
 
 /** The launch as unquoted words: `[program, ...before, ...forkover flags, ...after]`. */
 export interface Launch {
@@ -50,10 +51,56 @@ export function launch(spec: InitScriptSpec): Launch {
 }
 
 /**
- * The words that run the forkover CLI. In the start form, and when the app is started by
- * a node binary, with that node (see the file comment). Otherwise the CLI's shebang.
+ * The words that run the forkover CLI: always `spec.node` (absolute) then the CLI's
+ * path, never the CLI's `#!/usr/bin/env node` line (see the file comment; issue 16.3).
  */
 export function forkoverWords(spec: InitScriptSpec): string[] {
-  if (spec.start !== undefined) return [spec.start.node, spec.forkoverBin];
-  return programIsNode(spec) ? [spec.command[0]!, spec.forkoverBin] : [spec.forkoverBin];
+  return [spec.node, spec.forkoverBin];
+}
+
+/**
+ * The comment lines every generated file carries about its absolute paths: which node
+ * and which forkover it names, that both were resolved when it was generated, and the
+ * command that generates it again after either moves (`prefix` starts each line).
+ */
+export function regenerateLines(spec: InitScriptSpec, prefix = '# '): string[] {
+  return [
+    `${prefix}It names node and forkover by the absolute paths they had when it was generated:`,
+    `${prefix}  ${spec.node}`,
+    `${prefix}  ${spec.forkoverBin}`,
+    `${prefix}After moving, reinstalling or upgrading either (nvm, a new npm prefix), generate it`,
+    `${prefix}again with the forkover now installed (\`npx --no-install forkover\` in the app):`,
+    `${prefix}  ${regenerateCommand(spec)}`,
+  ];
+}
+
+/**
+ * The comment lines of a daemonizing script about its log (issue 16.2): where the app's
+ * output goes, why a file, and the command that prints the logrotate snippet for it.
+ * `variable` names the script's own line that sets the path.
+ */
+export function logfileLines(spec: InitScriptSpec, variable: string, prefix = '# '): string[] {
+  if (spec.logfile === undefined) throw new TypeError('a daemonizing script needs a log file (index.ts defaultLogfile)');
+  return [
+    `${prefix}The app's stdout and stderr go to ${variable}, appended by every generation:`,
+    spec.logfileDefault
+      ? `${prefix}${spec.logfile}, the default (init-script --logfile sets another).`
+      : `${prefix}${spec.logfile} (init-script --logfile).`,
+    `${prefix}A daemon has no terminal: without a file, its output would be lost. Rotate it`,
+    `${prefix}with the snippet this prints (a reload reopens the log; R8.2a):`,
+    `${prefix}  ${regenerateCommand({ ...spec, kind: 'logrotate', listen: undefined })}`,
+  ];
+}
+
+/** `forkover init-script …` with the flags and words that render `spec` again (sh-quoted). */
+export function regenerateCommand(spec: InitScriptSpec): string {
+  const flags: string[] = [spec.kind, ...(spec.start !== undefined ? ['--start'] : []), '--name', spec.name];
+  if (spec.user !== undefined) flags.push('--user', spec.user);
+  if (spec.group !== undefined) flags.push('--group', spec.group);
+  // The defaults (index.ts defaultPidfile, defaultLogfile) are left out, as a user types it.
+  if (spec.pidfile !== `/run/${spec.name}/${spec.name}.pid`) flags.push('--pidfile', spec.pidfile);
+  if (spec.logfile !== undefined && spec.logfileDefault !== true) flags.push('--logfile', spec.logfile);
+  if (spec.listen !== undefined) flags.push('--listen', spec.listen);
+  const words = spec.start !== undefined && spec.start.flags.length > 0 ? [...spec.start.flags, '--', ...spec.command] : spec.command;
+  return ['forkover', 'init-script', ...flags, '--', ...words].map(shq).join(' ');
 }

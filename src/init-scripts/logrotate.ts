@@ -9,11 +9,11 @@
 import * as path from 'node:path';
 import type { InitScriptSpec, RenderedFile } from './types.js';
 import { SHARED_DIRS, shq } from './shell.js';
-import { forkoverWords } from './launch.js';
+import { forkoverWords, regenerateLines } from './launch.js';
 
 /** Render `/etc/logrotate.d/<name>`. Needs `spec.logfile` (index.ts checks it). */
 export function renderLogrotate(spec: InitScriptSpec): RenderedFile[] {
-  if (spec.logfile === undefined) throw new TypeError('the logrotate snippet needs a log file: give --logfile');
+  if (spec.logfile === undefined) throw new TypeError('the logrotate snippet needs a log file (index.ts defaultLogfile)');
   const user = spec.user;
   const group = spec.group;
   const reload = [...forkoverWords(spec), 'reload', '-p', spec.pidfile].map(shq).join(' ');
@@ -29,6 +29,15 @@ export function renderLogrotate(spec: InitScriptSpec): RenderedFile[] {
     '# one of the two files. (copytruncate would lose the lines written between its copy',
     '# and its truncate: R8.1, R8.2b.) SIGHUP does the same as reload (a handoff), without',
     '# waiting for the outcome.',
+    '#',
+    ...(spec.logfileDefault
+      ? [
+          `# ${spec.logfile} is where the sysv, openrc and systemd (Type=forking) scripts of`,
+          `# \`forkover init-script … --name ${spec.name}\` send the app's output when no --logfile is`,
+          '# given; with --logfile there, give the same --logfile here.',
+        ]
+      : [`# ${spec.logfile}: the --logfile given to the daemon's own script too.`]),
+    ...regenerateLines(spec),
     `${spec.logfile} {`,
     '\tweekly',
     '\trotate 8',

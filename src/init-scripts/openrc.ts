@@ -2,20 +2,23 @@
  * The OpenRC service script of `forkover init-script openrc` (contracts R7.1–R7.4): the
  * self-daemonizing template (`command` + `command_args` with `--daemon -p`, no
  * `command_background`), `reload` as an extra started command that waits for the
- * handoff, `retry="TERM/30/KILL/5"`, and the pidfile directory made with checkpath.
+ * handoff, `retry="TERM/<drain + 10>/KILL/5"` (deadlines.ts; R7.4 has 30, which a full
+ * drain would race), and the pidfile and log directories made with checkpath.
  *
  * Must not: read or write files (renderers are pure; types.ts).
  */
 import * as path from 'node:path';
 import type { InitScriptSpec, RenderedFile } from './types.js';
 import { SHARED_DIRS, dqEscape, shq } from './shell.js';
-import { forkoverWords, launch, programIsNode } from './launch.js';
-
+import { forkoverWords, launch, logfileLines, regenerateLines } from './launch.js';
+import { stopDeadlines } from './deadlines.js';
 
 /** Render `/etc/init.d/<name>` for openrc-run. */
 export function renderOpenrc(spec: InitScriptSpec): RenderedFile[] {
   const user = spec.user;
+  if (spec.logfile === undefined) throw new TypeError('the openrc script needs a log file (index.ts defaultLogfile): a daemon has no terminal');
   const { program, before, after } = launch(spec);
+  const { drainS, termS, retry } = stopDeadlines(spec);
   // command_args is eval'd by OpenRC (ssd_start), so it holds sh-quoted words (escaped
   // for the double quotes it is set in); forkover's flags name variables, expanded when
   // the script sets it, and the paths in them need no quoting (index.ts allows only safe
@@ -24,12 +27,12 @@ export function renderOpenrc(spec: InitScriptSpec): RenderedFile[] {
   const commandArgs = [
     ...before.map(word),
     '--daemon -p ${pidfile} --name ${procname}',
-    ...(spec.logfile !== undefined ? ['-l ${logfile}'] : []),
+    '-l ${logfile}',
     ...(user !== undefined ? [`--user ${shq(user)}${spec.group !== undefined ? ` --group ${shq(spec.group)}` : ''}`] : []),
     ...after.map(word),
   ].join(' ');
   const owner = user !== undefined ? ` --owner ${user}${spec.group !== undefined ? `:${spec.group}` : ''}` : '';
-  const dirs = [path.dirname(spec.pidfile), ...(spec.logfile !== undefined ? [path.dirname(spec.logfile)] : [])].filter(
+  const dirs = [path.dirname(spec.pidfile), path.dirname(spec.logfile)].filter(
     (d, i, all) => !SHARED_DIRS.includes(d) && all.indexOf(d) === i,
   );
   const dirVars = dirs.map((d) => (d === path.dirname(spec.pidfile) ? '"${pidfile%/*}"' : '"${logfile%/*}"'));
@@ -48,13 +51,17 @@ export function renderOpenrc(spec: InitScriptSpec): RenderedFile[] {
     `#   rc-service ${spec.name} status`,
     '#       OpenRC\'s state, then the daemon\'s own (PID, generation, listeners)',
     `#   rc-service ${spec.name} stop`,
-    '#       SIGTERM, then SIGKILL after 30 s',
+    `#       SIGTERM, then SIGKILL after ${termS} s (the app drains for up to ${drainS} s)`,
     '#',
     '# The app daemonizes itself (--daemon): its launcher exits 0 only once the daemon is',
     '# ready and the pidfile names it (R1.9). So no command_background (it would add',
     '# --background --make-pidfile and record the wrong PID) and nothing extra in',
     '# start_stop_daemon_args (R7.1). The daemon rewrites its pidfile at every handoff, and',
     '# OpenRC reads it at stop and status (R7.2, R7.3).',
+    '#',
+    ...logfileLines(spec, 'logfile below'),
+    '#',
+    ...regenerateLines(spec),
   ];
   if (user !== undefined) {
     lines.push(
@@ -77,7 +84,8 @@ export function renderOpenrc(spec: InitScriptSpec): RenderedFile[] {
     '# The process title forkover sets (--name, at most 15 characters: /proc/PID/comm);',
     '# start-stop-daemon matches it together with the pidfile (R6.4, R6.5).',
     `procname=${shq(spec.name)}`,
-    ...(spec.logfile !== undefined ? ['# The daemon\'s stdout and stderr, appended. Rotate with `forkover init-script logrotate`.', `logfile=${shq(spec.logfile)}`] : []),
+    '# The daemon\'s stdout and stderr, appended by every generation (see above).',
+    `logfile=${shq(spec.logfile)}`,
     '',
     ...(spec.start !== undefined
       ? [
@@ -90,15 +98,13 @@ export function renderOpenrc(spec: InitScriptSpec): RenderedFile[] {
     `command_args="${commandArgs}"`,
     '',
     'extra_started_commands="reload"',
-    '# SIGTERM: the daemon stops accepting, finishes its requests (--drain-timeout, 30 s',
-    '# by default) and exits; SIGKILL if it is still there 30 s later (R7.4).',
-    'retry="TERM/30/KILL/5"',
+    `# SIGTERM: the daemon stops accepting, finishes its requests (up to ${drainS} s: the app's`,
+    `# --drain-timeout + --stop-delay, or their defaults) and exits; SIGKILL only if it is`,
+    `# still there ${termS} s later, so a full drain is never cut short (R7.4).`,
+    `retry="${retry}"`,
     '',
-    spec.start !== undefined
-      ? '# forkover\'s control CLI, run by the same node (init\'s PATH may have no node).'
-      : programIsNode(spec)
-      ? '# forkover\'s control CLI, run by the app\'s own node (init\'s PATH may have no node).'
-      : '# forkover\'s control CLI (its #!/usr/bin/env node line needs node on PATH).',
+    '# forkover\'s control CLI, run by an absolute node: init\'s PATH may have no node, or',
+    '# another one, so never through its #!/usr/bin/env node line.',
     `_forkover() { ${forkoverWords(spec).map(shq).join(' ')} "$@"; }`,
     '',
     'depend() {',
@@ -127,7 +133,7 @@ export function renderOpenrc(spec: InitScriptSpec): RenderedFile[] {
     '\t# then removes a pidfile naming a dead PID (after checking it is dead) and succeeds',
     '\t# once no process of this daemon runs. A generation replaced by a reload just before',
     '\t# has already closed its listening sockets and exits once its requests are done.',
-    '\t_forkover stop -p "${pidfile}" >/dev/null',
+    `\t_forkover stop -p "\${pidfile}" --timeout ${termS} >/dev/null`,
     '\teend $? "Failed to stop ${name}"',
     '}',
     '',

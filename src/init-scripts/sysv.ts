@@ -9,7 +9,8 @@
 import * as path from 'node:path';
 import type { InitScriptSpec, RenderedFile } from './types.js';
 import { shq } from './shell.js';
-import { forkoverWords, launch, programIsNode } from './launch.js';
+import { forkoverWords, launch, logfileLines, regenerateLines } from './launch.js';
+import { stopDeadlines } from './deadlines.js';
 
 /** Continue a long sh command over several lines, each word group on its own line. */
 function continued(lines: string[], indent: string): string {
@@ -19,11 +20,13 @@ function continued(lines: string[], indent: string): string {
 /** Render `/etc/init.d/<name>`. */
 export function renderSysv(spec: InitScriptSpec): RenderedFile[] {
   const user = spec.user;
+  if (spec.logfile === undefined) throw new TypeError('the sysv script needs a log file (index.ts defaultLogfile): a daemon has no terminal');
   const { program, before, after } = launch(spec);
+  const { drainS, termS, retry } = stopDeadlines(spec);
   const match = ['--pidfile "$PIDFILE" --name "$NAME"' + (user !== undefined ? ' --user "$RUN_AS_USER"' : '')];
   const forkoverFlags = [
     '--daemon -p "$PIDFILE" --name "$NAME"',
-    ...(spec.logfile !== undefined ? ['-l "$LOGFILE"'] : []),
+    '-l "$LOGFILE"',
     // The app's own privilege drop (issue 5): after binding, before ready (R10.4).
     ...(user !== undefined ? [`--user "$RUN_AS_USER"${spec.group !== undefined ? ' --group "$RUN_AS_GROUP"' : ''}`] : []),
   ];
@@ -58,7 +61,7 @@ export function renderSysv(spec: InitScriptSpec): RenderedFile[] {
     '# Actions and exit codes (LSB; contracts R6.1, R6.2):',
     '#   start         0 started, or already running (--oknodo); 1 it did not become ready',
     '#                 (the app\'s launcher prints why, with the tail of its log)',
-    '#   stop          0 stopped, or was not running; 1 still running after TERM/30/KILL/5',
+    `#   stop          0 stopped, or was not running; 1 still running after ${retry}`,
     '#   restart       stop, then start',
     '#   try-restart   restart if running; 0 and nothing done if not',
     '#   reload        a handoff: a new generation takes over the listening sockets and the',
@@ -85,6 +88,10 @@ export function renderSysv(spec: InitScriptSpec): RenderedFile[] {
     '# status and reload use forkover\'s CLI: it checks that the PID really is this daemon',
     '# (start time and title in /proc) before it reports or signals anything (R2.6), and',
     '# `forkover reload` waits for the outcome of the handoff instead of firing a signal.',
+    '#',
+    ...logfileLines(spec, 'LOGFILE below'),
+    '#',
+    ...regenerateLines(spec),
   ];
   if (user !== undefined) {
     lines.push(
@@ -104,7 +111,8 @@ export function renderSysv(spec: InitScriptSpec): RenderedFile[] {
     `NAME=${shq(spec.name)}`,
     '# The daemon writes its PID here (just the number; metadata goes to "$PIDFILE.meta").',
     `PIDFILE=${shq(spec.pidfile)}`,
-    ...(spec.logfile !== undefined ? ['# The daemon\'s stdout and stderr, appended. Rotate with `forkover init-script logrotate`.', `LOGFILE=${shq(spec.logfile)}`] : []),
+    '# The daemon\'s stdout and stderr, appended by every generation (see above).',
+    `LOGFILE=${shq(spec.logfile)}`,
     ...(user !== undefined ? [`RUN_AS_USER=${shq(user)}`] : []),
     ...(spec.group !== undefined ? [`RUN_AS_GROUP=${shq(spec.group)}`] : []),
     ...(spec.start !== undefined
@@ -115,11 +123,8 @@ export function renderSysv(spec: InitScriptSpec): RenderedFile[] {
       : ['# The app\'s program; its arguments follow "--" in do_start.']),
     `DAEMON=${shq(program)}`,
     '',
-    spec.start !== undefined
-      ? '# forkover\'s control CLI, run by the same node (a PATH without it is likely here).'
-      : programIsNode(spec)
-      ? '# forkover\'s control CLI, run by the app\'s own node (a PATH without it is likely here).'
-      : '# forkover\'s control CLI (its #!/usr/bin/env node line needs node on PATH).',
+    '# forkover\'s control CLI, run by an absolute node: init\'s PATH (above) may have no',
+    '# node, or another one, so never through its #!/usr/bin/env node line.',
     `forkover() { ${forkoverWords(spec).map(shq).join(' ')} "$@"; }`,
     '',
     '# Create a missing directory, never touching an existing one (it may be /run or /var/log).',
@@ -131,7 +136,7 @@ export function renderSysv(spec: InitScriptSpec): RenderedFile[] {
     '',
     'do_start() {',
     '\tmake_dir "${PIDFILE%/*}" || return 1',
-    ...(spec.logfile !== undefined ? ['\tmake_dir "${LOGFILE%/*}" || return 1'] : []),
+    '\tmake_dir "${LOGFILE%/*}" || return 1',
     ...(spec.start !== undefined
       ? [
           '\t# --oknodo: "already running" is success (LSB). No --exec (see above). forkover',
@@ -147,15 +152,16 @@ export function renderSysv(spec: InitScriptSpec): RenderedFile[] {
     '}',
     '',
     'do_stop() {',
-    '\t# SIGTERM: the daemon stops accepting, finishes its requests (--drain-timeout,',
-    '\t# 30 s by default) and exits; SIGKILL if it is still there 30 s later (R6.3).',
-    `\tstart-stop-daemon --stop --oknodo --retry=TERM/30/KILL/5 ${match.join(' ')}`,
+    `\t# SIGTERM: the daemon stops accepting, finishes its requests (up to ${drainS} s: the`,
+    '\t# app\'s --drain-timeout + --stop-delay, or their defaults) and exits; SIGKILL only if',
+    `\t# it is still there ${termS} s later, so a full drain is never cut short (R6.3).`,
+    `\tstart-stop-daemon --stop --oknodo --retry=${retry} ${match.join(' ')}`,
     '\t[ $? -eq 0 ] || return 1',
     '\t# A daemon that exits removes its own pidfile; one killed by the KILL step cannot.',
     '\t# forkover stop removes a pidfile that names a dead PID (after checking it is dead).',
     '\t# A generation replaced by a reload just before has already closed its listening',
     '\t# sockets; it finishes its requests and exits on its own (--drain-timeout).',
-    '\tforkover stop -p "$PIDFILE" >/dev/null',
+    `\tforkover stop -p "$PIDFILE" --timeout ${termS} >/dev/null`,
     '}',
     '',
     'do_reload() {',

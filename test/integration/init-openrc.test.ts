@@ -2,10 +2,11 @@
 // and run by the real openrc-run (Debian's openrc package), without an OpenRC boot:
 // openrc-run only needs /run/openrc/softlevel. Contracts: R7.1 (command + command_args
 // with --daemon -p, no command_background), R7.2/R7.3 (pidfile kept current), R7.4
-// (reload waits for the handoff, retry=TERM/30/KILL/5), R6.4 (no --exec node at stop).
+// (reload waits for the handoff; retry=TERM/40/KILL/5, 10 s past the default 30 s drain:
+// issue 16.7), R6.4 (no --exec node at stop).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { HELLO, alive, cleanup, cli, get, readPid, run, tmpdir, track, waitUntil, type RunResult } from '../helpers/util.js';
+import { HELLO, alive, cleanup, cli, fixture, get, readPid, run, tmpdir, track, waitUntil, type RunResult } from '../helpers/util.js';
 
 const OPENRC_RUN = '/sbin/openrc-run';
 const SOFTLEVEL = '/run/openrc/softlevel';
@@ -38,12 +39,12 @@ afterAll(() => {
   if (createdSoftlevel) fs.rmSync(SOFTLEVEL, { force: true });
 });
 
-async function generate(dir: string, flags: string[] = []): Promise<{ script: string; pidfile: string; logfile: string }> {
+async function generate(dir: string, flags: string[] = [], appFlags: string[] = []): Promise<{ script: string; pidfile: string; logfile: string }> {
   // The service name is the script's name, and OpenRC's state is machine-wide: unique.
   const name = `fo-orc-${process.pid % 100000}`;
   const pidfile = path.join(dir, 'run', `${name}.pid`);
   const logfile = path.join(dir, 'log', `${name}.log`);
-  const r = await cli(['init-script', 'openrc', '--name', name, '--pidfile', pidfile, '--logfile', logfile, ...flags, '--', process.execPath, HELLO, '--port', '0', '--host', '127.0.0.1']);
+  const r = await cli(['init-script', 'openrc', '--name', name, '--pidfile', pidfile, '--logfile', logfile, ...flags, '--', process.execPath, ...(appFlags.length > 0 ? [fixture('app.mjs')] : [HELLO]), '--port', '0', '--host', '127.0.0.1', ...appFlags]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   const script = path.join(dir, name);
@@ -65,7 +66,7 @@ test('openrc-run: start, status, reload (new PID, same socket), status, stop, st
   expect(text).toMatch(/^command_args=".* --daemon -p \$\{pidfile\} --name \$\{procname\}/m); // R7.1
   expect(text).not.toMatch(/^\s*command_background=/m);
   expect(text).toMatch(/^extra_started_commands="reload"$/m); // R7.4
-  expect(text).toMatch(/^retry="TERM\/30\/KILL\/5"$/m);
+  expect(text).toMatch(/^retry="TERM\/40\/KILL\/5"$/m);
 
   const st = await openrc(script, 'start');
   const pid = readPid(pidfile);
@@ -153,4 +154,24 @@ test('openrc-run with --user nobody: checkpath gives the user its directories, t
   expect((await openrc(script, 'stop')).code).toBe(0); // pidfile + --name + --user
   expect(alive(pid2)).toBe(false);
   expect((await openrc(script, 'status')).code).toBe(3);
+});
+
+test("openrc-run stop lets a full drain run to the app's own --drain-timeout; the daemon exits by itself (issue 16.7, R7.4)", async () => {
+  // A drain hook that never finishes: only --drain-timeout (3 s) ends the drain; retry's
+  // KILL comes 10 s after it.
+  const dir = tmpdir();
+  const { script, pidfile, logfile } = await generate(dir, [], ['--mode', 'stubborn', '--drain-timeout', '3']);
+  expect(fs.readFileSync(script, 'utf8')).toMatch(/^retry="TERM\/13\/KILL\/5"$/m);
+  expect((await openrc(script, 'start')).code).toBe(0);
+  const pid = readPid(pidfile)!;
+  track(pid);
+  const t0 = Date.now();
+  const sp = await openrc(script, 'stop');
+  const ms = Date.now() - t0;
+  expect({ code: sp.code, out: strip(sp) }).toEqual({ code: 0, out: expect.stringMatching(/Stopping/) });
+  expect(alive(pid)).toBe(false);
+  expect(ms).toBeGreaterThanOrEqual(3_000); // the whole drain ran
+  const log = fs.readFileSync(logfile, 'utf8');
+  expect(log).toContain(`forkover[${pid}]: --drain-timeout 3 s reached`);
+  expect(log).toContain(`forkover[${pid}]: stopped`); // its own exit, not a SIGKILL
 });

@@ -2,7 +2,7 @@
 // and driven for real (`sh <script> start` …) by Debian's start-stop-daemon.
 // Contracts: R6.1/R6.2 (LSB exit codes), R6.3 (template, --oknodo), R6.4/R6.5 (match on
 // pidfile + --name, never --exec node), R2.7 (pidfile removal), R10.3 (no signal to a
-// PID that is not ours).
+// PID that is not ours). Issue 16.7: stop waits past the app's own --drain-timeout.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HELLO, alive, cleanup, cli, fixture, get, procStat, readPid, run, start, tmpdir, track, waitUntil, type RunResult } from '../helpers/util.js';
@@ -207,4 +207,23 @@ test('--user nobody: the app binds as root and drops to nobody itself; reload an
   expect((await sh(script, 'stop')).code).toBe(0); // matched by pidfile, --name and --user
   expect(alive(pid2)).toBe(false);
   expect((await sh(script, 'status')).code).toBe(3);
+});
+
+test("stop lets a full drain run to the app's own --drain-timeout, then the daemon exits by itself (issue 16.7, R6.3)", async () => {
+  // A drain hook that never finishes: only --drain-timeout (3 s) ends the drain. The
+  // script's KILL comes 10 s after it, so the daemon exits by itself, not by the KILL.
+  const dir = tmpdir();
+  const { script, pidfile, logfile } = await generate(dir, [], [process.execPath, fixture('app.mjs'), '--port', '0', '--host', '127.0.0.1', '--mode', 'stubborn', '--drain-timeout', '3']);
+  expect(fs.readFileSync(script, 'utf8')).toContain('--retry=TERM/13/KILL/5 ');
+  const { pid } = await startVia(script, pidfile);
+  const t0 = Date.now();
+  const stop = await sh(script, 'stop');
+  const ms = Date.now() - t0;
+  expect({ code: stop.code, stderr: stop.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(alive(pid)).toBe(false);
+  expect(ms).toBeGreaterThanOrEqual(3_000); // the whole drain ran
+  const log = fs.readFileSync(logfile, 'utf8');
+  expect(log).toContain(`forkover[${pid}]: --drain-timeout 3 s reached`);
+  expect(log).toContain(`forkover[${pid}]: stopped`); // its own exit, not a SIGKILL
+  expect(fs.existsSync(pidfile)).toBe(false);
 });

@@ -90,7 +90,9 @@ describe('systemd, in a container', () => {
         u = await install(kind, name);
         expect(u.content).toMatch(new RegExp(`^Type=${expectType}$`, 'm'));
         // The start form, absolute paths only (no PATH lookup by systemd or forkover).
-        expect(u.content).toMatch(new RegExp(`^ExecStart=/usr/bin/node ${SRV}/bin/forkover\\.js start ${kind === 'systemd' ? '--daemon ' : ''}-p ${u.pidfile} --name ${name} -- /usr/bin/node ${APP} --port ${u.port} --name app-own-name -p app-own-p$`, 'm'));
+        // No --logfile: Type=forking appends to the default log, Type=notify keeps the journal (issue 16.2).
+        const flags = kind === 'systemd' ? `--daemon -p ${u.pidfile} --name ${name} -l /var/log/${name}/${name}\\.log` : `-p ${u.pidfile} --name ${name}`;
+        expect(u.content).toMatch(new RegExp(`^ExecStart=/usr/bin/node ${SRV}/bin/forkover\\.js start ${flags} -- /usr/bin/node ${APP} --port ${u.port} --name app-own-name -p app-own-p$`, 'm'));
         expect(u.content).toContain(`\nExecReload=/usr/bin/node ${SRV}/bin/forkover.js reload -p ${u.pidfile}\n`);
         await c.systemctl(['start', u.service]);
         first = await unitSettled(c, u.service, u.pidfile);

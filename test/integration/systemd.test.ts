@@ -73,11 +73,12 @@ async function makeUnit(
     pidfile: `/run/${name}/${name}.pid`,
     command: ['/usr/bin/node', APP, '--port', String(port), '--host', '127.0.0.1', '--mode-file', modeFile, ...appArgs],
     forkoverBin: `${SRV}/bin/forkover.js`,
+    node: '/usr/bin/node',
     ...extra,
   };
   const files = await render(spec);
   const service = files.find((f) => f.filename === `${name}.service`);
-  expect(service?.content).toContain(`ExecReload=${SRV}/bin/forkover.js reload -p ${spec.pidfile}`);
+  expect(service?.content).toContain(`ExecReload=/usr/bin/node ${SRV}/bin/forkover.js reload -p ${spec.pidfile}`);
   if (dropIn) files.push({ filename: `${name}.service.d/test.conf`, content: dropIn });
   for (const f of files) c.writeFile(`/run/systemd/system/${f.filename}`, f.content);
   await c.systemctl(['daemon-reload']);

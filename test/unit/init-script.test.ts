@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { main } from '../../src/cli.js';
-import { buildSpec, formatRendered, renderInitScript } from '../../src/init-scripts/index.js';
+import { INIT_SCRIPT_KINDS, buildSpec, formatRendered, renderInitScript } from '../../src/init-scripts/index.js';
 import { shq } from '../../src/init-scripts/shell.js';
 import { ROOT, cleanup, node, readPid, run, tmpdir } from '../helpers/util.js';
 
@@ -30,7 +30,6 @@ describe('bad arguments: exit 2, the flag named, nothing printed on stdout', () 
     ['a relative --pidfile', ['sysv', '--name', 'hello', '--pidfile', 'run/hello.pid', ...APP], /--pidfile.*absolute/],
     ['a --pidfile with a space', ['openrc', '--name', 'hello', '--pidfile', '/run/my app/x.pid', ...APP], /--pidfile/],
     ['a relative --logfile', ['sysv', '--name', 'hello', '--logfile', 'hello.log', ...APP], /--logfile.*absolute/],
-    ['logrotate without --logfile', ['logrotate', '--name', 'hello', ...APP], /--logfile.*required/],
     ['--listen outside systemd-socket', ['sysv', '--name', 'hello', '--listen', '8080', ...APP], /--listen.*systemd-socket/],
     ['--group without --user', ['sysv', '--name', 'hello', '--group', 'www', ...APP], /--group.*--user/],
     ['a bad --user', ['openrc', '--name', 'hello', '--user', 'no body', ...APP], /--user/],
@@ -41,6 +40,9 @@ describe('bad arguments: exit 2, the flag named, nothing printed on stdout', () 
     ['no command', ['sysv', '--name', 'hello'], /<command>.*after "--"/],
     ['a relative program', ['sysv', '--name', 'hello', '--', 'node', 'server.js'], /<command>.*absolute/],
     ['an app flag without "--"', ['sysv', '--name', 'hello', NODE, 'server.js', '--port', '8080'], /--port/],
+    ['a bad --drain-timeout in the app command (issue 16.7)', ['sysv', '--name', 'hello', '--', NODE, '/srv/app.js', '--drain-timeout', 'soon'], /<command>.*--drain-timeout.*"soon"/],
+    ['a --drain-timeout of 0 in the app command', ['systemd', '--name', 'hello', '--', NODE, '/srv/app.js', '--drain-timeout=0'], /<command>.*--drain-timeout.*greater than 0/],
+    ['a negative --stop-delay in the app command', ['openrc', '--name', 'hello', '--', NODE, '/srv/app.js', '--stop-delay', '-1'], /<command>.*--stop-delay.*0 or more/],
   ])('%s', async (_what, argv, message) => {
     const r = await cliRun(argv);
     expect(r.code).toBe(2);
@@ -64,7 +66,7 @@ describe('rendering', () => {
     const plain = (await cliRun(['sysv', '--name', 'hello', ...APP])).out;
     expect(plain).not.toMatch(/^[^#]*--exec/m);
     expect(plain).toMatch(/start-stop-daemon --start --oknodo \\\n\t\t--pidfile "\$PIDFILE" --name "\$NAME" \\\n\t\t--startas "\$DAEMON" --/);
-    expect(plain).toContain('start-stop-daemon --stop --oknodo --retry=TERM/30/KILL/5 --pidfile "$PIDFILE" --name "$NAME"\n');
+    expect(plain).toContain('start-stop-daemon --stop --oknodo --retry=TERM/40/KILL/5 --pidfile "$PIDFILE" --name "$NAME"\n');
     expect(plain).not.toMatch(/^[^#]*(--background|--make-pidfile|--chuid)/m);
     expect(plain).toContain('forkover reload -p "$PIDFILE"');
     for (const action of ['start)', 'stop)', 'restart)', 'try-restart)', 'reload)', 'force-reload)', 'status)']) expect(plain).toContain(`\n${action}\n`);
@@ -80,16 +82,16 @@ describe('rendering', () => {
     const r = (await cliRun(['openrc', '--name', 'hello', '--user', 'www-data', ...APP])).out;
     expect(r.startsWith('#!/sbin/openrc-run\n')).toBe(true);
     expect(r).toContain(`command=${NODE}\n`);
-    expect(r).toContain('command_args="/srv/app/server.js --port 8080 --daemon -p ${pidfile} --name ${procname} --user www-data"\n');
+    expect(r).toContain('command_args="/srv/app/server.js --port 8080 --daemon -p ${pidfile} --name ${procname} -l ${logfile} --user www-data"\n');
     expect(r).not.toMatch(/^\s*command_background=/m);
     expect(r).not.toMatch(/^\s*command_user=/m);
     expect(r).toContain('extra_started_commands="reload"\n');
-    expect(r).toContain('retry="TERM/30/KILL/5"\n');
-    expect(r).toContain('checkpath --directory --mode 0755 --owner www-data "${pidfile%/*}"');
+    expect(r).toContain('retry="TERM/40/KILL/5"\n');
+    expect(r).toContain('checkpath --directory --mode 0755 --owner www-data "${pidfile%/*}" "${logfile%/*}"');
     expect(r).toMatch(/reload\(\) \{\n\tebegin "Reloading \$\{name\}"\n(\t#.*\n)*\t_forkover reload -p "\$\{pidfile\}"\n\teend \$\?/);
     expect(r).not.toMatch(/^[^#]*--exec/m);
     // No checkpath on a shared directory: it would chown or chmod /run.
-    const shared = (await cliRun(['openrc', '--name', 'hello', '--pidfile', '/run/hello.pid', ...APP])).out;
+    const shared = (await cliRun(['openrc', '--name', 'hello', '--pidfile', '/run/hello.pid', '--logfile', '/var/log/hello.log', ...APP])).out;
     expect(shared).not.toContain('checkpath');
   });
 
@@ -138,7 +140,8 @@ describe('quoting survives the real sh', () => {
     fs.mkdirSync(bin);
     fs.writeFileSync(path.join(bin, 'start-stop-daemon'), `#!/bin/sh\nprintf '%s\\0' "$@" > ${shq(path.join(dir, 'argv'))}\n`, { mode: 0o755 });
     const pidfile = path.join(dir, 'run', 'hello.pid');
-    const files = await renderInitScript(buildSpec('sysv', { name: 'hello', pidfile }, [NODE, ...nasty], '/opt/forkover/bin/forkover.js'));
+    const logfile = path.join(dir, 'log', 'hello.log');
+    const files = await renderInitScript(buildSpec('sysv', { name: 'hello', pidfile, logfile }, [NODE, ...nasty], '/opt/forkover/bin/forkover.js'));
     const script = path.join(dir, 'hello');
     fs.writeFileSync(script, files[0]!.content.replace('\nPATH=/sbin:', `\nPATH=${bin}:/sbin:`));
     const r = await run('/bin/sh', [script, 'start'], { env: {} });
@@ -146,9 +149,10 @@ describe('quoting survives the real sh', () => {
     const argv = fs.readFileSync(path.join(dir, 'argv'), 'utf8').split('\0').slice(0, -1);
     expect(argv).toEqual([
       '--start', '--oknodo', '--pidfile', pidfile, '--name', 'hello', '--startas', NODE, '--',
-      ...nasty, '--daemon', '-p', pidfile, '--name', 'hello',
+      ...nasty, '--daemon', '-p', pidfile, '--name', 'hello', '-l', logfile,
     ]);
     expect(fs.statSync(path.dirname(pidfile)).mode & 0o777).toBe(0o755); // made by the script
+    expect(fs.statSync(path.dirname(logfile)).mode & 0o777).toBe(0o755);
     expect(readPid(pidfile)).toBeUndefined();
   });
 });
@@ -225,10 +229,10 @@ describe('--start: the app run by forkover start', () => {
     expect(f!.content).not.toMatch(/^\s*command_(background|user)=/m);
     expect(f!.content).toContain(`_forkover() { ${NODE} /opt/forkover/bin/forkover.js "$@"; }`);
     const line = /^command_args=.*$/m.exec(f!.content)![0];
-    const r = await run('/bin/sh', ['-c', `pidfile=/run/hello/hello.pid; procname=hello; ${line}\neval "set -- $command_args"; printf '%s\\0' "$@"`]);
+    const r = await run('/bin/sh', ['-c', `pidfile=/run/hello/hello.pid; procname=hello; logfile=/var/log/hello/hello.log; ${line}\neval "set -- $command_args"; printf '%s\\0' "$@"`]);
     expect(r.stderr).toBe('');
     expect(r.stdout.split('\0').slice(0, -1)).toEqual([
-      '/opt/forkover/bin/forkover.js', 'start', '--daemon', '-p', '/run/hello/hello.pid', '--name', 'hello', '--user', 'www-data', '--', ...app,
+      '/opt/forkover/bin/forkover.js', 'start', '--daemon', '-p', '/run/hello/hello.pid', '--name', 'hello', '-l', '/var/log/hello/hello.log', '--user', 'www-data', '--', ...app,
     ]);
   });
 
@@ -236,7 +240,7 @@ describe('--start: the app run by forkover start', () => {
     const spec = buildSpec('systemd', { name: 'hello', start: true }, ['/srv/app/server.js', '--port', '8080'], '/opt/forkover/bin/forkover.js', '/opt/node/bin/node');
     expect(spec.start).toEqual({ node: '/opt/node/bin/node', flags: [] });
     const [f] = await renderInitScript(spec);
-    expect(f!.content).toMatch(/^ExecStart=\/opt\/node\/bin\/node \/opt\/forkover\/bin\/forkover\.js start --daemon -p \/run\/hello\/hello\.pid --name hello -- \/srv\/app\/server\.js --port 8080$/m);
+    expect(f!.content).toMatch(/^ExecStart=\/opt\/node\/bin\/node \/opt\/forkover\/bin\/forkover\.js start --daemon -p \/run\/hello\/hello\.pid --name hello -l \/var\/log\/hello\/hello\.log -- \/srv\/app\/server\.js --port 8080$/m);
     // The app's own node runs forkover when the program is one: the app then runs in that process.
     expect(buildSpec('sysv', { name: 'hello', start: true }, ['/usr/local/bin/node22', '/srv/a.js'], '/f.js', '/opt/node/bin/node').start?.node).toBe('/usr/local/bin/node22');
   });
@@ -257,4 +261,117 @@ test('README "Init scripts for an unmodified app" shows exactly what init-script
   const words = command!.split(' ');
   const spec = buildSpec(words[0], { name: words[3], start: true }, words.slice(5), '/usr/local/lib/node_modules/forkover/bin/forkover.js', '/usr/bin/node');
   expect(shown).toBe(formatRendered(await renderInitScript(spec)));
+});
+
+// Issue 16.2, 16.3, 16.7: what every kind says about the app's output, which node and
+// which forkover it runs, and how long a stop may take before SIGKILL.
+describe('issue 16: output, absolute paths and stop deadlines, for every kind', () => {
+  const BIN = fs.realpathSync(path.join(ROOT, 'bin/forkover.js'));
+  const LOG = '/var/log/hello/hello.log';
+  const flagsOf = (kind: string) => ['--name', 'hello', ...(kind === 'systemd-socket' ? ['--listen', '8080'] : [])];
+  async function generate(kind: string, extra: string[] = [], app: string[] = APP): Promise<string> {
+    const r = await cliRun([kind, ...flagsOf(kind), ...extra, ...app]);
+    expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: '' });
+    return r.out;
+  }
+  /** The lines an init system, sh or logrotate acts on (not comments). */
+  const code = (text: string) => text.split('\n').filter((l) => !/^\s*#/.test(l));
+  /** The command a comment gives after `intro` (the next comment line, "#   forkover …"), as argv. */
+  function commentedCommand(text: string, intro: RegExp): string[] {
+    const lines = text.split('\n');
+    const at = lines.findIndex((l) => intro.test(l));
+    expect(at).toBeGreaterThanOrEqual(0);
+    const m = /^#\s+forkover init-script (.*)$/.exec(lines[at + 1]!);
+    expect(m).not.toBeNull();
+    return m![1]!.split(' '); // the words of these tests need no quoting
+  }
+
+  test.each(INIT_SCRIPT_KINDS)('%s: the app\'s output has a destination without --logfile, and the comments say which (16.2)', async (kind) => {
+    const text = await generate(kind);
+    const lines = code(text);
+    if (kind === 'systemd-notify' || kind === 'systemd-socket') {
+      // Foreground: the journal, explicitly, for every generation (handoffs inherit stdout).
+      expect(lines).toEqual(expect.arrayContaining(['StandardOutput=journal', 'StandardError=inherit']));
+      expect(text).toMatch(/^# The app's stdout and stderr go to the journal \(journalctl -u hello\.service\)/m);
+      expect(lines.find((l) => l.startsWith('ExecStart='))).not.toMatch(/ -l /);
+      return;
+    }
+    // A daemon has no terminal: a default file, named in a comment, made by the script.
+    expect(text).toMatch(new RegExp(`^# .*${LOG.replace(/\./g, '\\.')}`, 'm'));
+    if (kind === 'systemd') {
+      expect(lines.find((l) => l.startsWith('ExecStart='))).toMatch(new RegExp(` -l ${LOG}$`));
+      expect(lines).toContain('LogsDirectory=hello');
+      expect(text).toMatch(/^# The app's stdout and stderr: \/var\/log\/hello\/hello\.log \(the default;$/m);
+    } else if (kind === 'sysv') {
+      expect(lines).toContain(`LOGFILE=${LOG}`);
+      expect(lines).toContain('\t\t-l "$LOGFILE"');
+      expect(lines).toContain('\tmake_dir "${LOGFILE%/*}" || return 1');
+    } else if (kind === 'openrc') {
+      expect(lines).toContain(`logfile=${LOG}`);
+      expect(lines.find((l) => l.startsWith('command_args='))).toContain(' -l ${logfile}');
+      expect(lines.find((l) => l.includes('checkpath'))).toContain('"${logfile%/*}"');
+    } else {
+      expect(lines).toContain(`${LOG} {`);
+    }
+    if (kind !== 'logrotate') {
+      // The comment's logrotate command prints the snippet for this very file.
+      const rotate = await cliRun(commentedCommand(text, /the snippet this prints/));
+      expect({ code: rotate.code, err: rotate.err }).toEqual({ code: 0, err: '' });
+      expect(rotate.out).toContain(`\n${LOG} {\n`);
+    }
+  });
+
+  test.each(INIT_SCRIPT_KINDS)('%s: node and forkover by absolute paths resolved now, never through PATH; the comment that regenerates it does (16.3)', async (kind) => {
+    // The app's own node runs forkover when the program is one; else the node running init-script.
+    for (const [app, nodeUsed] of [[APP, NODE], [['--', '/srv/app/server', '--port', '8080'], process.execPath]] as const) {
+      const text = await generate(kind, [], [...app]);
+      const runs = code(text).filter((l) => l.includes(BIN));
+      expect(runs.length).toBeGreaterThan(0);
+      for (const l of runs) expect(l).toContain(`${nodeUsed} ${BIN}`);
+      for (const l of code(text)) expect(l).not.toMatch(/\/env\b|(^|[\s"'=])node(\s|$)/);
+      expect(text).toContain(`\n#   ${nodeUsed}\n#   ${BIN}\n`);
+      const again = await cliRun(commentedCommand(text, /again with the forkover now installed/));
+      expect({ code: again.code, err: again.err, same: again.out === text }).toEqual({ code: 0, err: '', same: true });
+    }
+  });
+
+  test('a program that finds its node through PATH (#!/usr/bin/env node) is warned about, with the fix (16.3)', async () => {
+    const script = path.join(tmpdir(), 'server.js');
+    fs.writeFileSync(script, '#!/usr/bin/env node\nconsole.log("hi");\n', { mode: 0o755 });
+    const r = await cliRun(['sysv', '--name', 'hello', '--', script, '--port', '8080']);
+    expect(r.code).toBe(0);
+    expect(r.err).toBe(`forkover init-script: warning: ${script} finds its node through PATH (#!/usr/bin/env node), which init systems set to a few system directories; give the node first: -- ${process.execPath} ${script} …`);
+    expect(r.out.startsWith('#!/bin/sh\n')).toBe(true);
+    // Not with the node given, nor with --start (forkover start runs the script with that node).
+    expect((await cliRun(['sysv', '--name', 'hello', '--', process.execPath, script])).err).toBe('');
+    expect((await cliRun(['sysv', '--start', '--name', 'hello', '--', script])).err).toBe('');
+  });
+
+  test.each([
+    ['the default --drain-timeout', [], 30],
+    ['--drain-timeout 60', ['--drain-timeout', '60'], 60],
+    ['--drain-timeout=2.5, rounded up', ['--drain-timeout=2.5'], 3],
+    ['--drain-timeout 45 --stop-delay 5', ['--drain-timeout', '45', '--stop-delay', '5'], 50],
+    ['two --drain-timeout, the last wins', ['--drain-timeout', '90', '--drain-timeout', '20'], 20],
+  ] as const)('every stop waits 10 s past the app\'s drain before SIGKILL, %s, in both forms (16.7)', async (_what, flags, drain) => {
+    const term = drain + 10;
+    const forms = [
+      [...APP, ...flags], // forkover's flags among the app's words
+      ['--start', '--', ...(flags.length > 0 ? [...flags, '--'] : []), NODE, '/srv/app/server.js'], // forkover start's flags
+    ];
+    for (const form of forms) {
+      const sysv = await generate('sysv', [], form);
+      expect(sysv).toContain(`\tstart-stop-daemon --stop --oknodo --retry=TERM/${term}/KILL/5 `);
+      expect(sysv).toContain(`\tforkover stop -p "$PIDFILE" --timeout ${term} >/dev/null\n`);
+      const openrc = await generate('openrc', [], form);
+      expect(openrc).toContain(`\nretry="TERM/${term}/KILL/5"\n`);
+      expect(openrc).toContain(`\t_forkover stop -p "\${pidfile}" --timeout ${term} >/dev/null\n`);
+      for (const kind of ['systemd', 'systemd-notify', 'systemd-socket']) {
+        const unit = code(await generate(kind, [], form));
+        expect(unit.find((l) => l.startsWith('ExecStop='))).toMatch(new RegExp(` stop -p /run/hello/hello\\.pid --timeout ${term}$`));
+        // Above ExecStop='s own bound: its SIGKILL comes at `term`, then it waits up to 5 s.
+        expect(unit).toContain(`TimeoutStopSec=${term + 10}`);
+      }
+    }
+  });
 });
