@@ -459,6 +459,8 @@ export class Daemon {
       const unclaimed = this.inherited.filter((i) => !this.used.some((l) => l.name === i.name));
       if (this.lateGraceMs > 0 && this.role === 'child' && unclaimed.length > 0) this.holdForLateListen(unclaimed);
       else unclaimed.forEach(closeUnclaimed);
+      // Before the pidfile names us: from then on a USR2 may come, and must find us ready.
+      await handoffCode;
       // R1.10, R10.4: every listener is bound; drop root (--user) before publishing and READY.
       const pf = this.settings.pidfile;
       if (this.settings.user !== undefined) {
@@ -478,7 +480,6 @@ export class Daemon {
     // PID 1 mode: the init must name us before our parent hears READY and stops (init-link.ts).
     const unheard = await this.initLink?.serving();
     if (unheard !== undefined) log(`the init did not take note of this generation: ${unheard}; signals sent to the container may not reach it`);
-    await handoffCode;
     this.phase = 'ready';
     log(`ready: ${this.settings.name} ${this.role === 'worker' ? `worker of PID ${process.ppid}` : `generation ${this.generation}`}, listening on ${this.addresses.map((a) => a.address).join(', ') || 'nothing'}`);
     this.channel?.ready({ pid: process.pid, listeners: this.addresses });
