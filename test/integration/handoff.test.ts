@@ -82,10 +82,13 @@ describe('handoff', () => {
   test('HUP and USR2 hand over: the new generation serves on the same port, the old one exits', async () => {
     const dir = tmpdir();
     const d = await startDaemon(dir);
+    // The pidfile names the new generation a moment before the old one stops accepting
+    // (R3.3): only once the old one is gone must every answer come from the new one.
     const g2 = await handoff(d.pidfile, 'SIGHUP');
-    expect((await get(d.port)).body).toBe(`hello from ${g2}\n`);
     await waitUntil(() => !alive(d.pid), 10_000, 'the old generation to exit');
+    expect((await get(d.port)).body).toBe(`hello from ${g2}\n`);
     const g3 = await handoff(d.pidfile, 'SIGUSR2');
+    await waitUntil(() => !alive(g2), 10_000, 'the second generation to exit');
     expect((await get(d.port)).body).toBe(`hello from ${g3}\n`);
     const state = meta(d.pidfile);
     expect(state.leader.generation).toBe(3);
@@ -212,8 +215,8 @@ describe('handoff', () => {
     fs.writeFileSync(path.join(pkg, 'dist/index.js'), index);
 
     const g2 = await handoff(d.pidfile);
-    expect((await get(d.port)).body).toBe(`hello from ${g2}\n`);
     await waitUntil(() => !alive(d.pid), 10_000, 'the old generation to exit');
+    expect((await get(d.port)).body).toBe(`hello from ${g2}\n`);
     // The new generation could only start from the new files: the old ones are gone.
     expect(fs.readFileSync(d.logfile, 'utf8')).not.toMatch(/rolled back/);
   });
@@ -359,6 +362,7 @@ describe('rollback (R2.4, R3.4)', () => {
     expect(readPid(d.pidfile)).toBe(d.pid);
     fs.writeFileSync(modeFile, 'ok');
     const g2 = await handoff(d.pidfile);
+    await waitUntil(() => !alive(d.pid), 10_000, 'the old generation to exit');
     expect((await get(d.port)).body).toBe(`hello from ${g2}\n`);
   });
 
