@@ -272,6 +272,8 @@ describe('listeners are matched by name (R5.4)', () => {
     fs.writeFileSync(versionFile, 'v2');
     const g2 = await handoff(pidfile);
     const v2 = meta(pidfile);
+    // Every answer from the new version only once the old one is gone (R3.3).
+    await waitUntil(() => !alive(v1.leader.pid), 10_000, 'the old generation to exit');
     expect(ports('public', v2)).toBe(pub);
     expect(ports('admin', v2)).toBe(admin);
     expect(await ask(pub, pubHost)).toBe(`public ${g2}\n`);
@@ -498,7 +500,13 @@ describe('--standby: the next generation started ahead of the handoff', () => {
       const r = await cli(['reload', '-p', d.pidfile]);
       expect(r.code).toBe(0);
       expect(readPid(d.pidfile)).toBe(sb);
-      expect(fs.readFileSync(d.logfile, 'utf8')).toContain(`forkover[${gen}]: handoff ${i + 1}: used standby PID ${sb}`);
+      // The old generation logs it once its successor is ready: a moment after reload may see that.
+      const used = `forkover[${gen}]: handoff ${i + 1}: used standby PID ${sb}`;
+      await waitUntil(() => fs.readFileSync(d.logfile, 'utf8').includes(used), 10_000, () => `"${used}" in:\n${fs.readFileSync(d.logfile, 'utf8')}`);
+      // Until its parent exits, a successor still holds its readiness channel to it: one fd
+      // that a cold start, whose launcher is long gone, does not have.
+      const parent = gen;
+      await waitUntil(() => !alive(parent), 15_000, `the old generation ${parent} to exit`);
       gen = sb;
       sb = await standbyOf(d.logfile, gen);
       // Same command line as the first generation (our --import is gone from execArgv,
