@@ -20,6 +20,7 @@ import type { Settings } from './options.js';
 import {
   type DaemonState,
   type HandoffOutcome,
+  alreadyRunning,
   lockPidfile,
   publish,
   readPid,
@@ -281,10 +282,7 @@ export class Daemon {
       if (pid !== undefined && pid !== process.pid) {
         const verdict = verify(pid, recordFor(readState(pidfile), pid));
         if (verdict.kind === 'ours') {
-          throw new ForkoverError('ALREADY_RUNNING', `already running as PID ${pid} (pidfile ${pidfile}); run "forkover stop -p ${pidfile}" first`, {
-            pid,
-            path: pidfile,
-          });
+          throw alreadyRunning(pid, pidfile);
         }
         if (verdict.kind === 'unknown') {
           throw new ForkoverError('IDENTITY_UNKNOWN', `cannot tell whether PID ${pid} from ${pidfile} is running: ${verdict.reason}`, { pid, path: pidfile });

@@ -33,8 +33,8 @@ import { LOG_FILE_MODE } from './defaults.js';
 import type { Settings } from './options.js';
 import { ENV, childEnv, selfCommand, strayFds } from './respawn.js';
 import { awaitChild, type ChildEvent } from './readiness.js';
-import { isAlive, signalPid, waitForExit } from './proc.js';
-import { checkDirectory, checkLink, checkWritable, readPid, removeIfOwn } from './pidfile.js';
+import { isAlive, signalPid, verify, waitForExit } from './proc.js';
+import { alreadyRunning, checkDirectory, checkLink, checkWritable, readPid, readState, recordFor, removeIfOwn } from './pidfile.js';
 import { type Account, prepareAsRoot, resolveAccount } from './privileges.js';
 import type { InheritedFd } from './listeners.js';
 
@@ -103,6 +103,17 @@ function firstLine(stream: Readable): Promise<string | undefined> {
  * Run the launcher. Resolves to the exit code; the caller exits with it.
  * `activated` are socket-activated fds to re-map to the same numbers (R5.3).
  */
+/** The PID the pidfile names, if that is a live daemon that wrote it (verified, R2.6). */
+function runningDaemon(pidfile: string): number | undefined {
+  try {
+    const pid = readPid(pidfile);
+    if (pid === undefined || pid === process.pid) return undefined;
+    return verify(pid, recordFor(readState(pidfile), pid)).kind === 'ours' ? pid : undefined;
+  } catch {
+    return undefined; // unreadable: the daemon's claim() says why
+  }
+}
+
 export async function launch(settings: Settings, io: LaunchIo, activated: InheritedFd[] = []): Promise<number> {
   const pidfile = settings.pidfile!;
   const uid = process.getuid?.() ?? 0;
@@ -123,6 +134,15 @@ export async function launch(settings: Settings, io: LaunchIo, activated: Inheri
   } catch (err) {
     io.err(`${settings.name}: ${describe(err)}`);
     return isForkoverError(err, 'BAD_OPTION') ? EXIT.BAD_ARGS : EXIT.FAILURE;
+  }
+
+  // R2.5: a start while the daemon runs is refused here already, before it writes a line
+  // into that daemon's log or starts a process. The daemon's claim() under the pidfile
+  // lock stays the authority (two launchers at once); this only spares the running one.
+  const running = runningDaemon(pidfile);
+  if (running !== undefined) {
+    io.err(`${settings.name}: ${describe(alreadyRunning(running, pidfile))}`);
+    return EXIT.FAILURE;
   }
 
   let logFd: number | 'ignore' = 'ignore';

@@ -156,6 +156,11 @@ export function readState(pidfile: string): DaemonState | undefined {
   }
 }
 
+/** R2.5: the refusal of a start while the pidfile names a live, verified daemon. */
+export function alreadyRunning(pid: number, pidfile: string): ForkoverError {
+  return new ForkoverError('ALREADY_RUNNING', `already running as PID ${pid} (pidfile ${pidfile}); run "forkover stop -p ${pidfile}" first`, { pid, path: pidfile });
+}
+
 /** The recorded identity of `pid`, as leader, worker or draining generation. */
 export function recordFor(state: DaemonState | undefined, pid: number): Identity | undefined {
   if (!state) return undefined;

@@ -140,14 +140,16 @@ describe('launcher (R1.2–R1.9)', () => {
 });
 
 describe('single instance and stale pidfiles (R2.5, R2.6)', () => {
-  test('a second start fails and leaves the running daemon and its pidfile untouched', async () => {
+  test('a second start fails and leaves the running daemon, its pidfile and its log untouched', async () => {
     const dir = tmpdir();
     const d = await startDaemon(dir);
     const before = fs.readFileSync(d.pidfile, 'utf8');
     const mtime = fs.statSync(d.pidfile).mtimeMs;
+    const log = fs.readFileSync(d.logfile, 'utf8');
     const r = await node(HELLO, ['--port', '0', '--daemon', '-p', 'app.pid', '-l', 'app.log'], { cwd: dir });
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain(`already running as PID ${d.pid}`);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`hello.js: already running as PID ${d.pid} (pidfile ${d.pidfile}); run "forkover stop -p ${d.pidfile}" first\n`);
+    expect(fs.readFileSync(d.logfile, 'utf8')).toBe(log); // the launcher wrote nothing into the running daemon's log (issue 16.7)
     expect(fs.readFileSync(d.pidfile, 'utf8')).toBe(before);
     expect(fs.statSync(d.pidfile).mtimeMs).toBe(mtime);
     expect((await get(d.port)).body).toBe(`hello from ${d.pid}\n`);
