@@ -12,7 +12,7 @@ import { assertSupportedPlatform } from './forkover.js';
 import { DEFAULT_RELOAD_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S, RELOAD_MARGIN_S } from './defaults.js';
 import * as fs from 'node:fs';
 import { type DaemonState, readSnapshot, recordFor, removeIfOwn, statePath } from './pidfile.js';
-import { type Identity, type Verdict, isPending, pollUntil, processUid, readStat, signalPid, verify, waitForExit } from './proc.js';
+import { type Identity, type Verdict, isPending, isWaitingStandby, pollUntil, processUid, readStat, signalPid, verify, waitForExit } from './proc.js';
 import { fileURLToPath } from 'node:url';
 import { addForkoverOptions } from './options.js';
 import { INIT_SCRIPT_KINDS, buildSpec, formatRendered, renderInitScript } from './init-scripts/index.js';
@@ -180,8 +180,7 @@ function status(pidfile: string, json: boolean, io: Io): number {
         workers: s.workers.map((w) => ({ pid: w.pid, starttime: w.starttime })),
         draining: draining.map((d) => ({ pid: d.pid, starttime: d.starttime })),
         lastHandoff: s.lastHandoff,
-        // Still waiting: once activated it carries the generation's title, not its own.
-        standby: s.standby && verify(s.standby.pid, s.standby).kind === 'ours' ? { pid: s.standby.pid, starttime: s.standby.starttime } : null,
+        standby: s.standby && isWaitingStandby(s.standby, s.leader) ? { pid: s.standby.pid, starttime: s.standby.starttime } : null,
         log: s.log ?? null,
         message: `running as PID ${f.pid}, up ${uptime(s.leader.startedAt)}, generation ${s.leader.generation}`,
       };

@@ -192,6 +192,30 @@ export function verify(pid: number, expected: Identity | undefined, source?: Sta
 }
 
 /**
+ * Is the sidecar's standby record still a standby of `leader`, waiting? Its start time
+ * must match and its parent must be the leader; it is no longer waiting once it carries
+ * the generation's title (an activated standby is the next generation). Its own title is
+ * not compared: the record holds the name read when it was spawned, and Node 24 renames
+ * its main thread "MainThread" during start-up, after that read (Node 20 and 22 leave it
+ * "node"), so the recorded name is a guess, not an identity.
+ */
+export function isWaitingStandby(record: Identity, leader: Identity, source?: StatSource): boolean {
+  let stat: ProcStat | undefined;
+  try {
+    stat = readStat(record.pid, source);
+  } catch {
+    return false;
+  }
+  return (
+    stat !== undefined &&
+    stat.state !== 'Z' &&
+    stat.starttime === record.starttime &&
+    stat.ppid === leader.pid &&
+    stat.comm !== leader.title.slice(0, 15)
+  );
+}
+
+/**
  * Wait until `pid` is gone (or a zombie), polling: it is not our child, so there is no
  * event to wait on. Resolves true when it went, false at the deadline.
  */
