@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type * as net from 'node:net';
-import { ENV, childEnv, selfCommand, strayFds } from './respawn.js';
+import { ENV, childEnv, nodePath, selfCommand, strayFds } from './respawn.js';
 import { awaitChild, type ChildEvent, type ReadyInfo } from './readiness.js';
 import { LOG_FILE_MODE } from './defaults.js';
 import { packageRoot } from './root.js';
@@ -187,7 +187,7 @@ export class Standby {
 
   /** Start one; `onExit` hears of its end while it is still waiting (a crash, or a kill). */
   static async spawn(spec: LaunchSpec, onExit: (how: string) => void): Promise<Standby | { reason: string }> {
-    const node = fileKey(process.execPath, true);
+    const node = fileKey(nodePath(), true);
     const r = await launch(spec, {}, true);
     if ('reason' in r) return r;
     const go = r.go!;
@@ -207,7 +207,7 @@ export class Standby {
     if (JSON.stringify(spec.listeners) !== this.key.listeners) return 'the listeners changed since it started';
     if (spec.keepNotify !== this.key.keepNotify) return 'the systemd notify mode changed since it started';
     if (spec.logfile !== undefined && fileKey(spec.logfile) !== this.key.log) return `${spec.logfile} was rotated or removed since it started`;
-    if (fileKey(process.execPath, true) !== this.key.node) return `${process.execPath} was replaced since it started`;
+    if (fileKey(nodePath(), true) !== this.key.node) return `${nodePath()} was replaced since it started`;
     return undefined;
   }
 

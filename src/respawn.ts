@@ -6,6 +6,7 @@
  * Must not: spawn anything itself.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 /** Internal variables, set by forkover for the process it starts and removed on read. */
 export const ENV = {
@@ -44,9 +45,54 @@ export function preloadInEveryGeneration(url: string): void {
   preloads.splice(0, preloads.length, '--import', url);
 }
 
+/**
+ * The path of the Node binary this process was started by: argv[0], looked up on PATH
+ * as the exec did when it has no slash, if it named this very binary at start-up; else
+ * process.execPath. process.execPath is the resolved file (/proc/self/exe): for a Node
+ * started as /usr/local/bin/node, a symlink a deploy switches to another version
+ * (Homebrew, nvm-style "current" links, update-alternatives), every later generation
+ * would otherwise run on the version the first one started on.
+ */
+function startedBy(): string {
+  const argv0 = process.argv0;
+  let candidate: string | undefined;
+  if (argv0.includes('/')) {
+    candidate = path.resolve(argv0);
+  } else {
+    for (const dir of (process.env.PATH ?? '').split(':')) {
+      if (dir === '') continue;
+      const file = path.resolve(dir, argv0);
+      try {
+        fs.accessSync(file, fs.constants.X_OK);
+        candidate = file;
+        break;
+      } catch {
+        // not here
+      }
+    }
+  }
+  try {
+    if (candidate !== undefined && fs.realpathSync(candidate) === fs.realpathSync(process.execPath)) return candidate;
+  } catch {
+    // gone since: use the file that runs
+  }
+  return process.execPath;
+}
+
+/** Read once, at start-up: what argv[0] and PATH named then. */
+const nodeBinary = startedBy();
+
+/**
+ * The Node binary every later process is started with (startedBy). A handoff compares
+ * the file behind it at the handoff with the one at the standby's start.
+ */
+export function nodePath(): string {
+  return nodeBinary;
+}
+
 /** The command that re-runs this app with the same Node flags and arguments (R1.3). */
 export function selfCommand(): { file: string; args: string[] } {
-  return { file: process.execPath, args: [...preloads, ...process.execArgv, ...process.argv.slice(1)] };
+  return { file: nodeBinary, args: [...preloads, ...process.execArgv, ...process.argv.slice(1)] };
 }
 
 /**
