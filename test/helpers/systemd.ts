@@ -11,6 +11,10 @@
  * container's tmpfiles would empty it, and a bound /tmp would be the host's.
  *
  * A container that cannot boot fails the test file loudly; it is never skipped.
+ *
+ * The container's /usr/bin/node is the Node that runs the tests (process.execPath, bound
+ * over the host's when it is another binary): .ci/run's matrix runs the suite on Node 20,
+ * 22 and 24, and the daemons inside a container must run on that line too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -53,8 +57,21 @@ function bindSource(dir: string): { source: string; remove: () => void } {
   const copy = `/var/lib/forkover-test/${process.pid}`;
   fs.rmSync(copy, { recursive: true, force: true });
   fs.mkdirSync(copy, { recursive: true, mode: 0o755 });
-  fs.cpSync(real, copy, { recursive: true, filter: (src) => !src.startsWith(`${real}/.git`) });
+  // Not the Node binaries of .ci/run's matrix (scripts/node-line.sh): nodeBind() binds the one in use.
+  fs.cpSync(real, copy, { recursive: true, filter: (src) => !src.startsWith(`${real}/.git`) && !src.startsWith(`${real}/node_modules/.cache`) });
   return { source: copy, remove: () => fs.rmSync(copy, { recursive: true, force: true }) };
+}
+
+/** Where the container's /usr/bin/node comes from: `--bind-ro` of the test's own Node, unless that is the host's /usr/bin/node. */
+function nodeBind(): string[] {
+  const same = (() => {
+    try {
+      return fs.realpathSync('/usr/bin/node') === fs.realpathSync(process.execPath);
+    } catch {
+      return false;
+    }
+  })();
+  return same ? [] : [`--bind-ro=${fs.realpathSync(process.execPath)}:/usr/bin/node`];
 }
 
 /** Boot a container and wait until its systemd says running (or degraded). */
@@ -66,7 +83,7 @@ export async function bootContainer(timeoutMs = 60_000): Promise<Container> {
   let output = '';
   const nspawn: ChildProcess = spawn(
     '/usr/bin/systemd-nspawn',
-    ['-D', '/', '--volatile=yes', '--boot', '--register=no', '--keep-unit', `--bind=${bound.source}:${SRV}`, '--', 'systemd.firstboot=off'],
+    ['-D', '/', '--volatile=yes', '--boot', '--register=no', '--keep-unit', `--bind=${bound.source}:${SRV}`, ...nodeBind(), '--', 'systemd.firstboot=off'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   nspawn.stdout!.setEncoding('utf8').on('data', (c: string) => (output = (output + c).slice(-4000)));
@@ -107,6 +124,8 @@ export async function bootContainer(timeoutMs = 60_000): Promise<Container> {
       timeoutMs,
       () => `the container to finish booting (state ${state}): ${output.slice(-1500)}`,
     );
+    const version = (await exec(['/usr/bin/node', '--version'])).stdout.trim();
+    if (version !== process.version) throw new Error(`the container's /usr/bin/node is ${version || 'missing'}, not the tests' Node ${process.version}`);
   } catch (err) {
     await kill();
     bound.remove();
@@ -269,7 +288,7 @@ export async function runAsPid1(command: string[], timeoutMs = 30_000): Promise<
   const bound = bindSource(ROOT);
   const nspawn = start('/usr/bin/systemd-nspawn', [
     '-D', '/', '--volatile=yes', '--register=no', '--keep-unit', '--console=pipe', '--quiet',
-    `--bind=${bound.source}:${SRV}`, '--', ...command,
+    `--bind=${bound.source}:${SRV}`, ...nodeBind(), '--', ...command,
   ]);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     nspawn.once('exit', (code, signal) => {
