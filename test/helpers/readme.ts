@@ -4,9 +4,10 @@
  * each one is an excerpt of.
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
-import { ROOT, readPid, run, tmpdir, track } from './util.js';
+import { ROOT, freePort, readPid, run, tmpdir, track } from './util.js';
+
+export { freePort };
 
 export const README = (): string => fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 
@@ -46,16 +47,6 @@ export function jsBlocks(): { code: string; example: string | undefined }[] {
     out.push({ code: m[1]!, example: [...before.matchAll(/\((examples\/[\w.-]+\.js)\)/g)].pop()?.[1] });
   }
   return out;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 }
 
 /** The expected line as a regex: literal text, any number where the README shows one. */

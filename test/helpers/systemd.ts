@@ -18,7 +18,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { ROOT, alive, childrenOf, procStat, run, start, track, waitUntil, type RunResult } from './util.js';
 
@@ -179,16 +178,7 @@ export async function bootContainer(timeoutMs = 60_000): Promise<Container> {
 }
 
 /** A TCP port free on 127.0.0.1 right now (the container shares the host's loopback). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './util.js';
 
 /** Read a pidfile inside the container: its PID, or undefined if absent. */
 export function containerPid(c: Container, pidfile: string): number | undefined {

@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -195,6 +196,18 @@ export function start(file: string, args: string[], opts: SpawnOptions = {}): Ch
 /** Wait for a line matching `re` in a started process's output. */
 export function waitForOutput(child: ChildProcess & { output: () => string }, re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
   return waitUntil(() => child.output().match(re), timeoutMs, `output matching ${re} (got: ${child.output().slice(-500)})`);
+}
+
+/** A TCP port free on `host` right now (for an app that must be given a port: port 0 is not handed over). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 /** Read a pidfile's PID, or undefined. */

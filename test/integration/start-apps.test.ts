@@ -9,25 +9,13 @@
 // itself (in-process), `node --no-warnings app.js` makes forkover spawn Node with the
 // preload (spawned). plain http and two listeners run both ways, the rest alternate.
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
-import { alive, cleanup, cli, fixture, holdersOf, readPid, run, tmpdir, track, waitUntil } from '../helpers/util.js';
+import { alive, cleanup, cli, fixture, freePort, holdersOf, readPid, run, tmpdir, track, waitUntil } from '../helpers/util.js';
 import { type LoadTarget, loadTarget } from '../helpers/load.js';
 
 const F = (n: string): string => fixture(`start/${n}`);
 afterEach(cleanup);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net
-      .createServer()
-      .listen(0, '127.0.0.1', () => {
-        const p = (s.address() as net.AddressInfo).port;
-        s.close(() => resolve(p));
-      })
-      .on('error', reject);
-  });
-}
 
 /** A self-signed certificate for 127.0.0.1 in `dir`, made with openssl (a test dependency). */
 async function makeCert(dir: string): Promise<{ key: string; cert: string; ca: Buffer }> {

@@ -1,21 +1,11 @@
 // forkover start -- node app.js: an unmodified app as a forkover daemon (R1.3, R2.x).
-import * as net from 'node:net';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { loadTarget } from '../helpers/load.js';
-import { acceptedConnections, alive, cleanup, cli, CLI, fixture, get, load, processesTitled, readPid, start, tmpdir, track, waitForOutput, waitUntil } from '../helpers/util.js';
+import { acceptedConnections, alive, cleanup, cli, CLI, fixture, freePort, get, load, processesTitled, readPid, start, tmpdir, track, waitForOutput, waitUntil } from '../helpers/util.js';
 
 const F = (n: string): string => fixture(`start/${n}`);
 afterEach(cleanup);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    }).on('error', reject);
-  });
-}
 
 async function reload(pidfile: string): Promise<number> {
   const before = readPid(pidfile)!;
