@@ -18,12 +18,12 @@ import {
   cli,
   node,
   readPid,
-  run,
   startDaemon,
   tmpdir,
   track,
   waitUntil,
 } from '../helpers/util.js';
+import { makeCert } from '../helpers/tls.js';
 
 const example = (name: string): string => path.join(ROOT, 'examples', name);
 afterEach(cleanup);
@@ -159,18 +159,6 @@ function report(name: string, tally: Tally, extra = ''): void {
  */
 let tls: { key: string; cert: string; ca: Buffer };
 let tlsDir: string | undefined;
-/** Make a key pair for 127.0.0.1 as `<prefix>key.pem` and `<prefix>cert.pem` in `dir`. */
-async function makeCert(dir: string, prefix = ''): Promise<{ key: string; cert: string; ca: Buffer }> {
-  const key = path.join(dir, `${prefix}key.pem`);
-  const cert = path.join(dir, `${prefix}cert.pem`);
-  const r = await run('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-keyout', key, '-out', cert,
-  ]);
-  if (r.code !== 0) throw new Error(`openssl failed (${r.code}): ${r.stderr}`);
-  return { key, cert, ca: fs.readFileSync(cert) };
-}
 beforeAll(async () => {
   tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkover-tls-'));
   tls = await makeCert(tlsDir);

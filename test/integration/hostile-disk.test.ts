@@ -1,30 +1,21 @@
 // Issue 5, item 4: full and read-only filesystems, on real tmpfs mounts (contracts R2.3,
 // R2.4, R1.9). A pidfile write that fails leaves the old pidfile intact and no temp
 // file; the launcher fails clearly and leaves nothing running.
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { main } from '../../src/cli.js';
 import { cleanup, fixture, get, node, processesTitled, readPid, run, tmpdir, track, waitUntil } from '../helpers/util.js';
+import { mountTmpfs, unmountAll } from '../helpers/mounts.js';
 
 const APP = fixture('app.mjs');
-const mounts: string[] = [];
-
 afterEach(async () => {
-  // Lazily, so a test that failed with something still open there cannot keep it busy;
-  // before cleanup(), which removes the directories the mounts sit in.
-  for (const m of mounts.splice(0).reverse()) execFileSync('umount', ['-l', m]);
+  unmountAll();
   await cleanup();
 });
 
 let seq = 0;
 const title = () => `dk${process.pid % 10000}x${++seq}`;
 
-function mount(dir: string, options: string): void {
-  fs.mkdirSync(dir, { recursive: true });
-  execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir]); // must work: a test that cannot mount fails here
-  mounts.push(dir);
-}
 
 /** Fill the filesystem at `dir` until the kernel says ENOSPC (bounded: 64 KiB tmpfs). */
 function fill(dir: string): void {
@@ -53,7 +44,7 @@ describe('a full filesystem (64 KiB tmpfs)', () => {
   test('a handoff whose new generation cannot write the pidfile rolls back: old pidfile intact, no temp file; with space again, reload works', async () => {
     const dir = tmpdir();
     const run = path.join(dir, 'run');
-    mount(run, 'size=64k,mode=0755');
+    mountTmpfs(run, 'size=64k,mode=0755');
     const pidfile = path.join(run, 'app.pid');
     const logfile = path.join(dir, 'app.log'); // the log lives elsewhere: only the pidfile's disk is full
     const name = title();
@@ -94,7 +85,7 @@ describe('a full filesystem (64 KiB tmpfs)', () => {
   test('a fresh start fails clearly: no process, no pidfile, no temp file, no lock', async () => {
     const dir = tmpdir();
     const run = path.join(dir, 'run');
-    mount(run, 'size=64k,mode=0755');
+    mountTmpfs(run, 'size=64k,mode=0755');
     fill(run);
     const name = title();
     const r = await node(APP, ['--port', '0', '--host', '127.0.0.1', '--daemon', '-p', 'run/app.pid', '-l', 'app.log', '--name', name], { cwd: dir });
@@ -110,7 +101,7 @@ describe('read-only directories', () => {
   test('a read-only pidfile directory: the launcher refuses before starting anything, naming it', async () => {
     const dir = tmpdir();
     const run = path.join(dir, 'run');
-    mount(run, 'ro,size=64k,mode=0755');
+    mountTmpfs(run, 'ro,size=64k,mode=0755');
     const name = title();
     const r = await node(APP, ['--port', '0', '--host', '127.0.0.1', '--daemon', '-p', 'run/app.pid', '-l', 'app.log', '--name', name], { cwd: dir });
     expect(r.code).toBe(1);
@@ -122,7 +113,7 @@ describe('read-only directories', () => {
   test('a read-only log directory: the launcher fails clearly, nothing running, no pidfile', async () => {
     const dir = tmpdir();
     const logs = path.join(dir, 'logs');
-    mount(logs, 'ro,size=64k,mode=0755');
+    mountTmpfs(logs, 'ro,size=64k,mode=0755');
     const name = title();
     const r = await node(APP, ['--port', '0', '--host', '127.0.0.1', '--daemon', '-p', 'app.pid', '-l', 'logs/app.log', '--name', name], { cwd: dir });
     expect(r.code).toBe(1);

@@ -6,25 +6,17 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { alive, cleanup, cli, fixture, get, node, processesTitled, readPid, tmpdir, track, waitUntil } from '../helpers/util.js';
+import { mountTmpfs, unmountAll } from '../helpers/mounts.js';
 
 const APP = fixture('app.mjs');
-const mounts: string[] = [];
-
 afterEach(async () => {
-  // Lazily, so a process the test failed to stop cannot keep the mount busy; before
-  // cleanup(), which removes the directories the mounts sit in.
-  for (const m of mounts.splice(0).reverse()) execFileSync('umount', ['-l', m]);
+  unmountAll();
   await cleanup();
 });
 
 let seq = 0;
 const title = () => `lg${process.pid % 10000}x${++seq}`;
 
-function mount(dir: string, options: string): void {
-  fs.mkdirSync(dir, { recursive: true });
-  execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir]); // must work: a test that cannot mount fails here
-  mounts.push(dir);
-}
 
 /** Write `chunk` to `fd` until the kernel says ENOSPC (bounded: the tmpfs is 64 KiB). */
 function fillWith(fd: number, chunk: Buffer, max: number): void {
@@ -64,7 +56,7 @@ describe('a full log disk (issue 17.3)', () => {
   test('the daemon keeps serving through 3 handoffs, status shows the failing log, and with space again one line counts the lines lost and when', async () => {
     const dir = tmpdir();
     const logs = path.join(dir, 'logs');
-    mount(logs, 'size=64k,mode=0755');
+    mountTmpfs(logs, 'size=64k,mode=0755');
     const pidfile = path.join(dir, 'app.pid'); // the pidfile's disk has room: only the log's is full
     const logfile = path.join(logs, 'app.log');
     const name = title();

@@ -10,25 +10,13 @@
 // preload (spawned). plain http and two listeners run both ways, the rest alternate.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { alive, cleanup, cli, fixture, freePort, holdersOf, readPid, run, tmpdir, track, waitUntil } from '../helpers/util.js';
+import { alive, cleanup, cli, fixture, freePort, holdersOf, readPid, tmpdir, track, waitUntil } from '../helpers/util.js';
 import { type LoadTarget, loadTarget } from '../helpers/load.js';
+import { makeCert } from '../helpers/tls.js';
 
 const F = (n: string): string => fixture(`start/${n}`);
 afterEach(cleanup);
 
-
-/** A self-signed certificate for 127.0.0.1 in `dir`, made with openssl (a test dependency). */
-async function makeCert(dir: string): Promise<{ key: string; cert: string; ca: Buffer }> {
-  const key = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
-  const r = await run('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-keyout', key, '-out', cert,
-  ]);
-  if (r.code !== 0) throw new Error(`openssl failed (${r.code}): ${r.stderr}`);
-  return { key, cert, ca: fs.readFileSync(cert) };
-}
 
 /** `forkover reload`, then the new generation's PID once the pidfile names it and it lives. */
 async function reload(pidfile: string): Promise<number> {
