@@ -24,4 +24,6 @@ export function startLoad(opts: {
   maxRequests?: number;
   maxMs?: number;
   timeoutMs?: number;
+  /** After each finished request: null for a 2xx answer, else the kind counted; sentAt is performance.now() when it was sent. */
+  onResult?: (failure: FailureKind | null, sentAt: number) => void;
 }): { stats: LoadStats; done: Promise<LoadStats>; stop(): Promise<LoadStats> };

@@ -5,6 +5,10 @@
 //
 // keepAlive: true uses Node's own http.Agent with keepAlive (the client most Node services
 // use; it does not retry). false opens a new connection per request.
+//
+// onResult(failure, sentAt), if given, is called once per finished request, right after
+// the counters moved: failure is null for a 2xx answer or the kind counted, and sentAt the
+// performance.now() at which the request was sent (bench/timeline.mjs buckets by both).
 import http from 'node:http';
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -27,6 +31,7 @@ export function startLoad({
   maxRequests = 1_000_000,
   maxMs = 60_000,
   timeoutMs = 10_000,
+  onResult = undefined,
 } = {}) {
   if (!LOOPBACK.test(host)) throw new Error(`load goes to loopback only, not ${host}`);
   const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: concurrency }) : false;
@@ -38,6 +43,7 @@ export function startLoad({
 
   const one = () =>
     new Promise((resolve) => {
+      const sentAt = performance.now();
       const req = http.get({ host, port, path, agent, timeout: timeoutMs }, (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -47,22 +53,26 @@ export function startLoad({
             stats.ok++;
             const pid = body.trim().split(' ').pop();
             stats.pids.set(pid, (stats.pids.get(pid) ?? 0) + 1);
+            onResult?.(null, sentAt);
           } else {
             stats.failed++;
             stats.byKind.non2xx++;
+            onResult?.('non2xx', sentAt);
           }
           resolve();
         });
-        res.on('error', (err) => fail(err, resolve));
+        res.on('error', (err) => fail(err, sentAt, resolve));
       });
       req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
-      req.on('error', (err) => fail(err, resolve));
+      req.on('error', (err) => fail(err, sentAt, resolve));
     });
 
-  function fail(err, resolve) {
+  function fail(err, sentAt, resolve) {
+    const kind = failureKind(err);
     stats.failed++;
-    stats.byKind[failureKind(err)]++;
+    stats.byKind[kind]++;
     if (stats.errors.length < 20) stats.errors.push(`${err.code ?? ''} ${err.message}`.trim());
+    onResult?.(kind, sentAt);
     resolve();
   }
 

@@ -156,10 +156,13 @@ export function snapshotBuild() {
   return dir;
 }
 
-/** Fail loudly, with the command that fixes it, when a program or package is missing. */
-export function requireTools({ pm2 = false } = {}) {
+/**
+ * Fail loudly, with the command that fixes it, when a program or package is missing.
+ * `wrk: false` for a benchmark that drives only the Node load client (bench/timeline.mjs).
+ */
+export function requireTools({ pm2 = false, wrk = true } = {}) {
   try {
-    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    if (wrk) execFileSync('wrk', ['--version'], { stdio: 'ignore' });
   } catch (err) {
     if (err.code === 'ENOENT') throw new Error('wrk is not installed; run: apt-get update && apt-get install -y wrk');
     // wrk --version exits 1 after printing its version: that is fine
