@@ -503,8 +503,10 @@ describe('--standby: the next generation started ahead of the handoff', () => {
       // The old generation logs it once its successor is ready: a moment after reload may see that.
       const used = `forkover[${gen}]: handoff ${i + 1}: used standby PID ${sb}`;
       await waitUntil(() => fs.readFileSync(d.logfile, 'utf8').includes(used), 10_000, () => `"${used}" in:\n${fs.readFileSync(d.logfile, 'utf8')}`);
-      // Until its parent exits, a successor still holds its readiness channel to it: one fd
-      // that a cold start, whose launcher is long gone, does not have.
+      // Until it has read its parent's EOF, a successor still holds its readiness channel
+      // to it: one fd that a cold start, whose launcher is long gone, does not have. The
+      // EOF comes once the parent exits, and is read in the successor's own time (on a
+      // loaded machine after a request that came in later), so the count settles then.
       const parent = gen;
       await waitUntil(() => !alive(parent), 15_000, `the old generation ${parent} to exit`);
       gen = sb;
@@ -512,7 +514,15 @@ describe('--standby: the next generation started ahead of the handoff', () => {
       // Same command line as the first generation (our --import is gone from execArgv,
       // so the app's fork() and the next handoff do not inherit it), same cwd, none of
       // forkover's variables left (R1.6), no fd more (R1.4: the go channel is closed).
-      const now = await infoFrom(gen);
+      let last: Awaited<ReturnType<typeof info>> | undefined;
+      const now = await waitUntil(
+        async () => {
+          last = await infoFrom(gen);
+          return last.fds <= cold.fds ? last : undefined;
+        },
+        5_000,
+        () => `PID ${gen} to hold no more fds than the cold start's ${cold.fds} (it holds ${last?.fds})`,
+      );
       expect(now.argv).toEqual(cold.argv);
       expect(now.execArgv).toEqual(cold.execArgv);
       expect(now.cwd).toBe('/');
