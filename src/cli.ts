@@ -11,7 +11,7 @@ import { EXIT, STATUS_EXIT, describe, isForkoverError } from './errors.js';
 import { assertSupportedPlatform } from './forkover.js';
 import { DEFAULT_RELOAD_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S, RELOAD_MARGIN_S } from './defaults.js';
 import * as fs from 'node:fs';
-import { type DaemonState, readSnapshot, recordFor, removeIfOwn, statePath } from './pidfile.js';
+import { type DaemonState, readSnapshot, recordFor, removeIfOwn, sidecarProblem, statePath } from './pidfile.js';
 import { type Identity, type Verdict, isPending, isWaitingStandby, pollUntil, processUid, readStat, signalPid, verify, waitForExit } from './proc.js';
 import { fileURLToPath } from 'node:url';
 import { addForkoverOptions } from './options.js';
@@ -53,6 +53,10 @@ function find(pidfile: string): Found {
     return { kind: 'invalid', message: describe(err) };
   }
   if (snap.pid === undefined) return { kind: 'none' };
+  // A sidecar of another format or an incompatible protocol (protocol.ts): say so, with
+  // both versions, rather than take its PID for a stale one and remove or signal it.
+  const problem = sidecarProblem(pidfile);
+  if (problem !== undefined) return { kind: 'invalid', message: problem };
   const verdict = verify(snap.pid, recordFor(snap.state, snap.pid));
   if (verdict.kind === 'ours') {
     const distrust = untrusted(pidfile, snap.pid);

@@ -32,6 +32,7 @@ import {
 } from './pidfile.js';
 import { type Identity, selfIdentity, verify, waitForExit } from './proc.js';
 import { ENV, closeStrays } from './respawn.js';
+import { incompatibility, ownStamp, parseStamp, unversionedStamp } from './protocol.js';
 import { ParentChannel } from './readiness.js';
 import {
   type InheritedFd,
@@ -181,6 +182,7 @@ export class Daemon {
     const names = env[ENV.FDS];
     const strays = env[ENV.CLOSE_FDS];
     const handoff = env[ENV.HANDOFF];
+    const parentProtocol = env[ENV.PROTOCOL];
     this.initName = env[ENV.INIT];
     // Our variables must not reach the app's own children (R1.6).
     for (const k of Object.values(ENV)) delete env[k];
@@ -191,6 +193,16 @@ export class Daemon {
         throw new ForkoverError('INHERITED_INVALID', `${ENV.READY_FD} is ${readyFd}, not an fd number of 3 or more`);
       }
       this.channel = new ParentChannel(readyFd);
+      // Before anything else goes over the channel or changes: our protocol, for the parent
+      // to judge (protocol.ts), and our own judgement of the parent's. The parent may be an
+      // older or a newer release (a deploy, a rollback); forkover up to e8509a1 sets no
+      // FORKOVER_PROTOCOL and is protocol 1.
+      this.channel.protocol(ownStamp());
+      const parent = parseStamp(parentProtocol) ?? unversionedStamp();
+      // A handoff's child, a worker (restarted after a deploy, it may run another release
+      // than its leader) and a launcher's daemon alike: the parent is the running side.
+      const why = incompatibility(parent, ownStamp(), { running: process.ppid, next: process.pid, pidfile: this.settings.pidfile });
+      if (why) throw new ForkoverError('PROTOCOL_MISMATCH', why);
       // The channel comes right after the listeners (handoff.ts, detach.ts); anything else
       // means the names and the fds do not add up, and adopting could take the wrong socket.
       if (readyFd !== 3 + this.inherited.length) {
@@ -318,6 +330,7 @@ export class Daemon {
   private snapshot(): DaemonState {
     return {
       version: 1,
+      protocol: ownStamp(),
       leader: { ...this.identity, startedAt: this.startedAt.toISOString(), generation: this.generation },
       workers: [this.identity, ...(this.workers?.identities() ?? [])],
       draining: this.drainingGenerations,
@@ -716,9 +729,21 @@ export class Daemon {
             },
             timeoutMs: this.settings.upgradeTimeoutMs,
             signal: this.upgradeAbort.signal,
+            pidfile: this.settings.pidfile,
           });
     this.upgradeAbort = undefined;
     if (result.standby !== undefined) log(`handoff ${seq}: ${result.standby}`);
+    if (!result.ok && result.refused === true) {
+      // Its protocol is not ours (protocol.ts): the child was stopped before it changed anything.
+      this.handoffSeq = seq;
+      this.recordOutcome({ outcome: 'refused', reason: result.reason, newPid: result.pid ?? null, durationMs: Date.now() - startedAt });
+      log(`handoff ${seq} refused: ${result.reason}; PID ${process.pid} ${this.stopRequests > 0 ? 'stops now, as asked' : 'keeps serving'}`);
+      if (this.phase === 'upgrading') this.phase = 'ready';
+      this.systemd?.rolledBack(`handoff ${seq} refused: ${result.reason}`);
+      if (this.stopRequests > 0) void this.stop();
+      else this.armStandby();
+      return { outcome: 'refused', reason: result.reason };
+    }
     if (!result.ok) {
       this.handoffSeq = seq;
       this.recordOutcome({ outcome: 'rolled-back', reason: result.reason, newPid: result.pid ?? null, durationMs: Date.now() - startedAt });

@@ -16,6 +16,7 @@ export type ForkoverErrorCode =
   | 'UNSAFE_PATH' // a directory or link that another user could control
   | 'LISTEN_FAILED' // a listener could not be bound or adopted
   | 'INHERITED_INVALID' // handed-over fds or their metadata make no sense
+  | 'PROTOCOL_MISMATCH' // parent and child speak hand-over protocols neither accepts of the other (protocol.ts)
   | 'NOT_READY' // a call that needs ready() came before it
   | 'IDENTITY_UNKNOWN' // /proc could not tell who a PID is
   | 'UNSUPPORTED_PLATFORM';

@@ -20,6 +20,7 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import type * as net from 'node:net';
 import { ENV, childEnv, nodePath, selfCommand, strayFds } from './respawn.js';
 import { awaitChild, type ChildEvent, type ReadyInfo } from './readiness.js';
+import { incompatibility, ownStamp } from './protocol.js';
 import { LOG_FILE_MODE } from './defaults.js';
 import { packageRoot } from './root.js';
 import { type Identity, isAlive, readStat } from './proc.js';
@@ -40,6 +41,8 @@ export interface SuccessorSpec extends LaunchSpec {
   signal: AbortSignal;
   /** A process Standby.spawn started; used if it still fits, discarded otherwise. */
   standby?: Standby;
+  /** Named in the message that refuses a successor of an incompatible protocol (protocol.ts). */
+  pidfile?: string;
 }
 
 export type SuccessorResult = (
@@ -55,7 +58,13 @@ export type SuccessorResult = (
        */
       readLate: boolean;
     }
-  | { ok: false; pid: number | undefined; reason: string }
+  | {
+      ok: false;
+      pid: number | undefined;
+      reason: string;
+      /** Refused for its hand-over protocol before it changed anything (protocol.ts), rather than failed. */
+      refused?: boolean;
+    }
 ) & {
   /** What became of spec.standby, for the log: `used standby PID N` or `discarded standby PID N: <why>`. */
   standby?: string;
@@ -272,13 +281,22 @@ export async function startSuccessor(spec: SuccessorSpec): Promise<SuccessorResu
     if (spec.signal.aborted) resolve('aborted');
     spec.signal.addEventListener('abort', () => resolve('aborted'), { once: true });
   });
-  const event: ChildEvent | 'timeout' | 'aborted' = await Promise.race([awaitChild(channel), stopped]);
+  // The child's PROTOCOL line comes before it adopts a socket or writes the pidfile: one
+  // this build cannot speak to is refused there, and the child killed (protocol.ts).
+  const judge = (stamp: Parameters<typeof incompatibility>[1]) => incompatibility(ownStamp(), stamp, { running: process.pid, next: pid, pidfile: spec.pidfile });
+  const event: ChildEvent | 'timeout' | 'aborted' = await Promise.race([awaitChild(channel, judge), stopped]);
   clearTimeout(timer);
   if (immediate !== undefined) clearImmediate(immediate);
   if (typeof event === 'object' && event.kind === 'ready') {
     if (event.info.pid === pid) return { ok: true, pid, child, channel, info: event.info, standby, readLate: timerFired };
   }
 
+  if (typeof event === 'object' && event.kind === 'refused') {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+    channel.destroy();
+    return { ok: false, pid, reason: event.reason, refused: true, standby };
+  }
   // Failed: make sure it is gone, then say why in its own terms. EOF usually comes a
   // moment before the exit status, so give the status a moment to arrive.
   if (typeof event === 'object') {

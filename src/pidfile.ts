@@ -14,10 +14,17 @@ import * as path from 'node:path';
 import { ForkoverError } from './errors.js';
 import { MAX_PIDFILE_BYTES, PIDFILE_MODE } from './defaults.js';
 import type { Identity } from './proc.js';
+import { type ProtocolStamp, compatible, ownStamp, stampFromJson, unversionedStamp } from './protocol.js';
 
 /** What `status --json` and `reload` read: published by the generation the pidfile names. */
 export interface DaemonState {
+  /**
+   * The format: 1 since the first release. Fields are only ever added, so every reader of
+   * version 1 reads every sidecar of version 1 (an older CLI ignores what it does not know).
+   */
   version: 1;
+  /** The writer's hand-over protocol (protocol.ts). Absent from sidecars of forkover up to e8509a1 (protocol 1). */
+  protocol?: ProtocolStamp;
   /** The generation the pidfile names. */
   leader: Identity & { startedAt: string; generation: number };
   /** The leader's workers, leader included (one entry unless `--workers`). */
@@ -154,6 +161,34 @@ export function readState(pidfile: string): DaemonState | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Why this build cannot use the sidecar of `pidfile`, naming its writer's version and
+ * what to do; undefined when it can, or when there is none (or it is not JSON: a
+ * half-written or foreign file, which readers treat as absent). A sidecar of another
+ * format version, or of a protocol this build does not accept, is not guessed at.
+ */
+export function sidecarProblem(pidfile: string): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(statePath(pidfile), 'utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const o = parsed as { version?: unknown; protocol?: unknown };
+  const stamp = o.protocol === undefined ? unversionedStamp() : stampFromJson(o.protocol);
+  const own = ownStamp();
+  const by = stamp ? `forkover ${stamp.release} (hand-over protocol ${stamp.version})` : 'a forkover that states no readable protocol';
+  if (o.version !== 1 || stamp === undefined || !compatible(own, stamp)) {
+    return (
+      `${statePath(pidfile)} was written by ${by} in sidecar format ${JSON.stringify(o.version)}, which this forkover CLI ` +
+      `(${own.release}, protocol ${own.version}, format 1) cannot read; run the forkover CLI of the release the daemon runs ` +
+      `(the node_modules/.bin/forkover it was started with), or stop it with that CLI and start it again with this one`
+    );
+  }
+  return undefined;
 }
 
 /** R2.5: the refusal of a start while the pidfile names a live, verified daemon. */

@@ -4,6 +4,10 @@
  * seen from the child, that the parent is).
  *
  * Lines, child → parent:
+ *   `PROTOCOL <v> <min> <release>`  first, before the child changes anything: its
+ *                         hand-over protocol (protocol.ts), for the parent to judge;
+ *                         absent from forkover up to e8509a1 (protocol 1), and ignored
+ *                         by it as a parent, as every unknown line is
  *   `READY <pid> <json>`  listeners bound, pidfile written, privileges dropped (R1.9)
  *   `FAIL <json>`         start-up failed, with the reason, just before the child exits
  * Lines, parent → child:
@@ -15,16 +19,23 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { PROTOCOL_LINE, type ProtocolStamp, formatStamp, parseStamp, unversionedStamp } from './protocol.js';
 
 export interface ReadyInfo {
   pid: number;
   listeners: { name: string; address: string }[];
+  /** The child's hand-over protocol: its PROTOCOL line, or protocol 1 for a child that sent none. Set by awaitChild. */
+  protocol?: ProtocolStamp;
 }
 
 export type ChildEvent =
   | { kind: 'ready'; info: ReadyInfo }
   | { kind: 'fail'; reason: string }
+  /** The parent's judge found the child's protocol incompatible (protocol.ts). */
+  | { kind: 'refused'; reason: string }
   | { kind: 'eof' };
+
+type LineEvent = ChildEvent | { kind: 'protocol'; stamp: ProtocolStamp };
 
 /** Split a stream into lines and hand each to `onLine`; `onEnd` once on EOF or error. */
 export function readLines(socket: net.Socket, onLine: (line: string) => void, onEnd: () => void): void {
@@ -50,10 +61,11 @@ export function readLines(socket: net.Socket, onLine: (line: string) => void, on
   socket.on('error', end);
 }
 
-export function parseChildLine(line: string): ChildEvent | undefined {
+export function parseChildLine(line: string): LineEvent | undefined {
   const sp = line.indexOf(' ');
   const word = sp < 0 ? line : line.slice(0, sp);
   const rest = sp < 0 ? '' : line.slice(sp + 1);
+  if (word === PROTOCOL_LINE) return { kind: 'protocol', stamp: parseStamp(rest)! };
   if (word === 'READY') {
     const sp2 = rest.indexOf(' ');
     const pid = Number(sp2 < 0 ? rest : rest.slice(0, sp2));
@@ -78,18 +90,41 @@ export function parseChildLine(line: string): ChildEvent | undefined {
 /**
  * Watch a child's channel until it reports ready, fails, or closes. Resolves with the
  * first decisive event; a FAIL is remembered so the EOF that follows it keeps the reason.
+ * `judge` hears the child's protocol (its PROTOCOL line, or protocol 1 if READY comes
+ * without one) and returns why it is refused, or undefined: a refusal resolves at once,
+ * before the child goes on to adopt a socket or write the pidfile.
  */
-export function awaitChild(socket: net.Socket): Promise<ChildEvent> {
+export function awaitChild(socket: net.Socket, judge?: (stamp: ProtocolStamp) => string | undefined): Promise<ChildEvent> {
   return new Promise((resolve) => {
     let failed: ChildEvent | undefined;
+    let stamp: ProtocolStamp | undefined;
+    let done = false;
+    const finish = (ev: ChildEvent) => {
+      if (done) return;
+      done = true;
+      resolve(ev);
+    };
+    const refused = (s: ProtocolStamp): boolean => {
+      const why = judge?.(s);
+      if (why !== undefined) finish({ kind: 'refused', reason: why });
+      return why !== undefined;
+    };
     readLines(
       socket,
       (line) => {
+        if (done) return;
         const ev = parseChildLine(line);
-        if (ev?.kind === 'ready') resolve(ev);
+        if (ev?.kind === 'protocol') {
+          stamp ??= ev.stamp;
+          refused(stamp);
+        }
+        if (ev?.kind === 'ready') {
+          stamp ??= unversionedStamp();
+          if (!refused(stamp)) finish({ kind: 'ready', info: { ...ev.info, protocol: stamp } });
+        }
         if (ev?.kind === 'fail') failed ??= ev;
       },
-      () => resolve(failed ?? { kind: 'eof' }),
+      () => finish(failed ?? { kind: 'eof' }),
     );
   });
 }
@@ -141,6 +176,11 @@ export class ParentChannel {
     } catch {
       return false;
     }
+  }
+
+  /** The first line, before anything changes: this build's protocol (protocol.ts). */
+  protocol(stamp: ProtocolStamp): boolean {
+    return this.sendSync(`${PROTOCOL_LINE} ${formatStamp(stamp)}`);
   }
 
   ready(info: ReadyInfo): boolean {

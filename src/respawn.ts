@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { PROTOCOL_ENV, formatStamp, ownStamp } from './protocol.js';
 
 /** Internal variables, set by forkover for the process it starts and removed on read. */
 export const ENV = {
@@ -18,6 +19,7 @@ export const ENV = {
   HANDOFF: 'FORKOVER_HANDOFF', // JSON: what the parent knows about this handoff
   STANDBY_FD: 'FORKOVER_STANDBY_FD', // a standby's go channel (standby.ts, which spells it out: it imports nothing)
   INIT: 'FORKOVER_INIT', // PID 1 mode: the init's socket (abstract name), passed on to every generation (init-link.ts)
+  PROTOCOL: PROTOCOL_ENV, // the parent's hand-over protocol stamp (protocol.ts), set on every process we start
 } as const;
 
 /** Variables no child may inherit from us (contracts R1.6). */
@@ -97,7 +99,8 @@ export function selfCommand(): { file: string; args: string[] } {
 
 /**
  * A copy of `env` without activation, watchdog, IPC and forkover's own variables, plus
- * `extra`. `keepNotify` keeps NOTIFY_SOCKET (notify mode only, R1.6).
+ * this build's protocol stamp (protocol.ts: the child judges it before it does anything)
+ * and `extra`. `keepNotify` keeps NOTIFY_SOCKET (notify mode only, R1.6).
  */
 export function childEnv(env: NodeJS.ProcessEnv, extra: Record<string, string>, keepNotify = false): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
@@ -107,7 +110,7 @@ export function childEnv(env: NodeJS.ProcessEnv, extra: Record<string, string>, 
     if (k === 'NOTIFY_SOCKET' && !keepNotify) continue;
     out[k] = v;
   }
-  return { ...out, ...extra };
+  return { ...out, [ENV.PROTOCOL]: formatStamp(ownStamp()), ...extra };
 }
 
 const O_CLOEXEC = 0o2000000;
