@@ -120,6 +120,9 @@ describe.each([
     const fresh = load(port, { concurrency: 8, keepAlive: false, maxMs: 180_000 });
     const steps: string[] = [];
     let gen = first;
+    /** Requests answered and failed so far, both loads together: each step's share is logged. */
+    const tally = () => ({ ok: keepAlive.stats.ok + fresh.stats.ok, failed: keepAlive.stats.failed + fresh.stats.failed });
+    let mark = tally();
     let stats: LoadStats[];
     try {
       for (let i = 1; i < PATH_OF_RELOADS.length; i++) {
@@ -144,7 +147,9 @@ describe.each([
           expect(line).toMatch(new RegExp(`: ${nodePath.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} was replaced since it started$`));
         }
         await waitUntil(() => !alive(gen), 30_000, `the Node ${from} generation ${gen} to exit after handing over`);
-        steps.push(`${from}->${to} ${gen}->${next} (${/\((\d+ ms)\)/.exec(r.stdout)?.[1] ?? r.stdout.trim()})`);
+        const now = tally();
+        steps.push(`${from}->${to} ${gen}->${next} (${/\((\d+ ms)\)/.exec(r.stdout)?.[1] ?? r.stdout.trim()}; ${now.ok - mark.ok} ok, ${now.failed - mark.failed} failed)`);
+        mark = now;
         gen = next;
       }
       const after = { ka: keepAlive.stats.ok, nc: fresh.stats.ok };
