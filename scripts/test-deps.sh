@@ -8,10 +8,12 @@
 #   systemd-notify     the fallback sd_notify transport, tested as such (systemd)
 #   g++, make, python3 build forkover's native sd_notify addon at npm install (node-gyp);
 #                      /usr/bin/python3 also runs test/fixtures/notify-receiver.py
+#   aarch64-linux-gnu-gcc  cross-compiles the linux-arm64 prebuilt addons at npm pack
+#                      (scripts/prebuild.mjs; gcc-aarch64-linux-gnu, with its libc headers)
 #   start-stop-daemon  drives the generated LSB init script (dpkg; essential, listed for clarity)
 #   openrc-run         runs the generated OpenRC script (openrc; adds insserv, librc1, libeinfo1, removes nothing)
 #   logrotate          rotates a log through a handoff with the generated snippet
-# Add a line "command:package" below for each program a test needs.
+# Add a line "command:package" below for each program a test needs (or "/absolute/file:package").
 set -euo pipefail
 needs=(
   tini:tini
@@ -23,6 +25,8 @@ needs=(
   g++:g++
   make:make
   /usr/bin/python3:python3
+  aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu
+  /usr/aarch64-linux-gnu/include/stdio.h:libc6-dev-arm64-cross
   /usr/sbin/start-stop-daemon:dpkg
   /sbin/openrc-run:openrc
   /usr/sbin/logrotate:logrotate
@@ -30,7 +34,7 @@ needs=(
 missing=()
 for item in "${needs[@]}"; do
   cmd=${item%%:*}; pkg=${item##*:}
-  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "$cmd" ]; then missing+=("$pkg"); fi
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -e "$cmd" ]; then missing+=("$pkg"); fi
 done
 [ "${#missing[@]}" -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then

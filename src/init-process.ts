@@ -26,9 +26,7 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { constants as os } from 'node:os';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { INIT_EXIT_GRACE_MS, LOG_FILE_MODE } from './defaults.js';
@@ -37,7 +35,7 @@ import { log } from './log.js';
 import type { Settings } from './options.js';
 import { readStat } from './proc.js';
 import { ENV, childEnv, selfCommand } from './respawn.js';
-import { packageRoot } from './root.js';
+import { loadAddon } from './native.js';
 import { onInitSignals, type StopSignal, type UpgradeSignal } from './signals.js';
 
 /** native/init.c, as loaded. */
@@ -48,19 +46,13 @@ export interface Reaper {
   setSubreaper(): void;
 }
 
-let reaperCache: { mod?: Reaper; error?: string } | undefined;
+let reaperCache: { mod?: Reaper; file?: string; error?: string } | undefined;
 
-/** Load the reaper addon once; its absence is remembered with the reason and the fix. */
-export function loadReaper(): { mod?: Reaper; error?: string } {
+/** Load the reaper addon once (src/native.ts: prebuilt, then a local build); its absence is remembered with the reasons and the fix. */
+export function loadReaper(): { mod?: Reaper; file?: string; error?: string } {
   if (reaperCache) return reaperCache;
-  const file = path.join(packageRoot(), 'build', 'Release', 'forkover_init.node');
-  try {
-    reaperCache = { mod: createRequire(import.meta.url)(file) as Reaper };
-  } catch (err) {
-    reaperCache = {
-      error: `PID 1 mode needs forkover's native reaper ${file}, which could not be loaded (${(err as Error).message.split('\n')[0]}); rebuild it with "npm rebuild forkover" (needs g++, make, python3 and Node's headers)`,
-    };
-  }
+  const r = loadAddon<Reaper>('forkover_init');
+  reaperCache = 'error' in r ? { error: `PID 1 mode needs forkover's native reaper, which could not be loaded (${r.error})` } : r;
   return reaperCache;
 }
 

@@ -21,11 +21,9 @@
  * Must not: know forkover's state (daemon.ts decides what to say and when).
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { createRequire } from 'node:module';
 import { spawnSync } from 'node:child_process';
 import { ForkoverError } from '../errors.js';
-import { packageRoot } from '../root.js';
+import { loadAddon } from '../native.js';
 
 export type NotifyTransportName = 'native' | 'systemd-notify';
 
@@ -39,18 +37,13 @@ interface NativeNotify {
   send(address: string, payload: string): void;
 }
 
-let nativeCache: { mod?: NativeNotify; error?: string } | undefined;
+let nativeCache: { mod?: NativeNotify; file?: string; error?: string } | undefined;
 
-/** Load the addon once; its absence is remembered with the reason. */
-export function loadNative(): { mod?: NativeNotify; error?: string } {
+/** Load the addon once (src/native.ts: prebuilt, then a local build); its absence is remembered with the reasons. */
+export function loadNative(): { mod?: NativeNotify; file?: string; error?: string } {
   if (nativeCache) return nativeCache;
-  const require = createRequire(import.meta.url);
-  const file = path.join(packageRoot(), 'build', 'Release', 'forkover_notify.node');
-  try {
-    nativeCache = { mod: require(file) as NativeNotify };
-  } catch (err) {
-    nativeCache = { error: `the native transport ${file} could not be loaded (${(err as Error).message.split('\n')[0]}); rebuild it with "npm rebuild forkover" (needs g++, make, python3 and Node's headers)` };
-  }
+  const r = loadAddon<NativeNotify>('forkover_notify');
+  nativeCache = 'error' in r ? { error: `the native transport could not be loaded (${r.error})` } : r;
   return nativeCache;
 }
 
@@ -71,6 +64,8 @@ export function formatMessage(fields: Record<string, string | number | bigint>):
 export interface Notifier {
   readonly socket: string;
   readonly transport: NotifyTransportName;
+  /** The native addon's file, as loaded (src/native.ts: prebuilt or local build). */
+  readonly file?: string;
   /** Send one datagram. Throws a ForkoverError if it could not be sent. */
   send(fields: Record<string, string | number | bigint>): void;
 }
@@ -84,10 +79,11 @@ function checkAddress(socket: string): void {
   }
 }
 
-function nativeNotifier(socket: string, mod: NativeNotify): Notifier {
+function nativeNotifier(socket: string, mod: NativeNotify, file: string | undefined): Notifier {
   return {
     socket,
     transport: 'native',
+    ...(file !== undefined ? { file } : {}),
     send(fields) {
       try {
         mod.send(socket, formatMessage(fields));
@@ -135,7 +131,7 @@ export function openNotifier(env: NodeJS.ProcessEnv = process.env, options: { sy
   const reasons: string[] = [];
   if (forced !== 'systemd-notify') {
     const native = loadNative();
-    if (native.mod) return nativeNotifier(socket, native.mod);
+    if (native.mod) return nativeNotifier(socket, native.mod, native.file);
     reasons.push(native.error!);
   }
   if (forced !== 'native') {

@@ -51,7 +51,7 @@ export class Supervisor {
     delete env.NOTIFY_SOCKET;
     delete env[NOTIFY_TRANSPORT_ENV];
     if (notifier === undefined) return undefined;
-    hooks.log(`notify mode: NOTIFY_SOCKET ${notifier.socket} via ${notifier.transport}${usec ? `, watchdog every ${usec / 2000} ms` : ''}`);
+    hooks.log(`notify mode: NOTIFY_SOCKET ${notifier.socket} via ${notifier.transport}${notifier.file !== undefined ? ` (${notifier.file})` : ''}${usec ? `, watchdog every ${usec / 2000} ms` : ''}`);
     if (notifier.transport === 'systemd-notify' && process.getuid?.() !== 0) {
       // It would speak with its own PID, which NotifyAccess=main ignores (README).
       hooks.log('warning: systemd-notify cannot speak for this non-root process; the unit needs NotifyAccess=all, or rebuild the native transport with "npm rebuild forkover"');

@@ -22,8 +22,8 @@ async function must(file: string, args: string[], cwd: string, timeoutMs = 240_0
 }
 
 /** `npm pack` of `dir` into `dest`; the tarball's path. */
-async function pack(dir: string, dest: string): Promise<string> {
-  const out = await must('npm', ['pack', '--json', '--pack-destination', dest], dir);
+async function pack(dir: string, dest: string, scripts = true): Promise<string> {
+  const out = await must('npm', ['pack', '--json', '--pack-destination', dest, ...(scripts ? [] : ['--ignore-scripts'])], dir);
   return path.join(dest, (JSON.parse(out) as { filename: string }[])[0]!.filename);
 }
 
@@ -89,7 +89,8 @@ export async function patchProtocol(tarball: string, dest: string, version: numb
   walk(path.join(pkg, 'dist'));
   if (files < 2) throw new Error(`found protocol.ts's constants in ${files} built file(s) of ${tarball}, expected the bundle's and tsc's`);
   const out = fs.mkdtempSync(path.join(dest, `protocol-${version}-`));
-  return pack(pkg, out);
+  // No prepack: the unpacked package has its prebuilt addons already, not the script that makes them.
+  return pack(pkg, out, false);
 }
 
 /**

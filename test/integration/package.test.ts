@@ -92,3 +92,100 @@ test('every other ```js block is an excerpt of the example it links: each line i
     expect({ example: b.example, strays }).toEqual({ example: b.example, strays: [] });
   }
 });
+
+// Issue 12, item 4: the native addons as a user without build tools gets them. The
+// package ships them prebuilt for linux-x64 and linux-arm64 (scripts/prebuild.mjs, run by
+// npm pack); src/native.ts loads prebuilds/<platform>-<arch> first, then a local
+// build/Release, then falls back (systemd-notify; no PID 1 mode).
+describe('without g++, make or python3 on the PATH', () => {
+  /** A PATH holding node, npm and sh only: what a user with Node installed has, and no build tools. */
+  function bareBin(): string {
+    const bin = path.join(tmpdir('forkover-bare-'), 'bin');
+    fs.mkdirSync(bin);
+    for (const [name, target] of [
+      ['node', process.execPath],
+      ['npm', path.join(path.dirname(process.execPath), 'npm')],
+      ['sh', '/bin/sh'],
+    ] as const) fs.symlinkSync(fs.realpathSync(target), path.join(bin, name));
+    return bin;
+  }
+
+  async function bareInstall(tarball: string, extra: string[] = []) {
+    const bin = bareBin();
+    const env = { ...process.env, PATH: bin };
+    // The premise: none of node-gyp's tools can be found.
+    for (const tool of ['g++', 'cc', 'make', 'python3']) expect((await run('/bin/sh', ['-c', `command -v ${tool}`], { env })).code).not.toBe(0);
+    const dir = path.join(tmpdir('forkover-nocc-'), 'project');
+    fs.mkdirSync(dir);
+    expect((await run('npm', ['init', '-y'], { cwd: dir, env })).code).toBe(0);
+    const r = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...extra, tarball], { cwd: dir, env, timeoutMs: 240_000 });
+    expect({ code: r.code, stderr: r.stderr.replace(/npm warn.*\n/gi, '') }).toMatchObject({ code: 0 });
+    return { dir, env, install: r };
+  }
+
+  /** Which file each addon loads from in an installed package, or why none loads (src/native.ts, as built). */
+  async function loaded(dir: string, env: NodeJS.ProcessEnv): Promise<Record<string, { file?: string; error?: string }>> {
+    const native = path.join(dir, 'node_modules', 'forkover', 'dist', 'native.js');
+    const r = await run(process.execPath, ['--input-type=module', '-e', `const { loadAddon } = await import(process.argv[1]); const out = {}; for (const n of ['forkover_notify', 'forkover_init']) { const r = loadAddon(n); out[n] = 'error' in r ? { error: r.error } : { file: r.file }; } console.log(JSON.stringify(out));`, native], { cwd: dir, env });
+    expect(r.code).toBe(0);
+    return JSON.parse(r.stdout) as Record<string, { file?: string; error?: string }>;
+  }
+
+  // The tarball the file's beforeAll packed (npm pack ran prepack, scripts/prebuild.mjs).
+  const tarball = () => {
+    const t = fs.readdirSync(work).find((f) => f.endsWith('.tgz'));
+    if (t === undefined) throw new Error(`no tarball in ${work}`);
+    return path.join(work, t);
+  };
+
+  test('the tarball holds the addons prebuilt for linux x64 and arm64, ELF shared objects of each machine', async () => {
+    const list = await run('tar', ['-tzf', tarball()]);
+    const files = list.stdout.split('\n').filter((f) => f.startsWith('package/prebuilds/')).sort();
+    expect(files).toEqual([
+      'package/prebuilds/linux-arm64/forkover_init.node',
+      'package/prebuilds/linux-arm64/forkover_notify.node',
+      'package/prebuilds/linux-x64/forkover_init.node',
+      'package/prebuilds/linux-x64/forkover_notify.node',
+    ]);
+    // e_machine, at byte 18 of an ELF header: 0x3e x86-64, 0xb7 AArch64; e_type 3, a shared object.
+    for (const [arch, machine] of [['x64', 0x3e], ['arm64', 0xb7]] as const) {
+      for (const name of ['forkover_notify', 'forkover_init']) {
+        const elf = fs.readFileSync(path.join(project, 'node_modules', 'forkover', 'prebuilds', `linux-${arch}`, `${name}.node`));
+        expect({ arch, name, magic: elf.subarray(0, 4).toString('latin1'), type: elf.readUInt16LE(16), machine: elf.readUInt16LE(18) }).toEqual({ arch, name, magic: '\x7fELF', type: 3, machine });
+      }
+    }
+  });
+
+  test('npm install compiles nothing, says nothing, and both addons load from the prebuilt', async () => {
+    const { dir, env, install: r } = await bareInstall(tarball());
+    expect(`${r.stdout}${r.stderr}`).not.toMatch(/forkover:|gyp|not built/);
+    expect(fs.existsSync(path.join(dir, 'node_modules', 'forkover', 'build'))).toBe(false);
+    const prebuilt = path.join(fs.realpathSync(dir), 'node_modules', 'forkover', 'prebuilds', `linux-${process.arch}`);
+    expect(await loaded(dir, env)).toEqual({ forkover_notify: { file: path.join(prebuilt, 'forkover_notify.node') }, forkover_init: { file: path.join(prebuilt, 'forkover_init.node') } });
+  });
+
+  test('with no prebuilt for the platform and no compiler: the install succeeds, its one line (shown with --foreground-scripts: npm hides a passing install script\'s output) and build/native-build.log say what is lost and how to build; the app runs', async () => {
+    // The same package without prebuilds/: what a platform the package ships nothing for (darwin, musl) gets.
+    const unpacked = tmpdir('forkover-noprebuilt-');
+    expect((await run('tar', ['-xzf', tarball(), '-C', unpacked])).code).toBe(0);
+    fs.rmSync(path.join(unpacked, 'package', 'prebuilds'), { recursive: true });
+    const repack = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', unpacked], { cwd: path.join(unpacked, 'package') });
+    expect(repack.code).toBe(0);
+    const { dir, env, install: r } = await bareInstall(path.join(unpacked, (JSON.parse(repack.stdout) as { filename: string }[])[0]!.filename), ['--foreground-scripts']);
+    expect(fs.readFileSync(path.join(dir, 'node_modules', 'forkover', 'build', 'native-build.log'), 'utf8')).toMatch(/python|not found|ENOENT/i);
+    const warning = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.startsWith('forkover:'));
+    expect(warning).toHaveLength(1);
+    expect(warning[0]).toMatch(/^forkover: no prebuilt native addon loads on linux-\w+ and building them failed \(.+\); systemd notify mode will use \/usr\/bin\/systemd-notify instead, and PID 1 mode is unavailable\. To build them, install g\+\+, make and python3, then run "npm rebuild forkover"/);
+    const l = await loaded(dir, env);
+    expect(l.forkover_notify!.error).toMatch(/prebuilds\/linux-\w+\/forkover_notify\.node: not there; .*build\/Release\/forkover_notify\.node: not there; rebuild it with "npm rebuild forkover"/);
+    // The library still works: daemonize, serve, stop (notify mode would use systemd-notify).
+    fs.writeFileSync(path.join(dir, 'app.mjs'), "import http from 'node:http';\nimport { forkover } from 'forkover';\nconst d = await forkover();\nd.listen(http.createServer((q, s) => s.end('hi\\n')), { port: Number(process.env.APP_PORT), host: '127.0.0.1' });\nawait d.ready();\n");
+    const port = await freePort();
+    const pidfile = path.join(dir, 'app.pid');
+    const started = await node('app.mjs', ['--daemon', '-p', pidfile, '-l', path.join(dir, 'app.log')], { cwd: dir, env: { ...env, APP_PORT: String(port) } });
+    track(readPid(pidfile));
+    expect(started.code).toBe(0);
+    expect((await get(port)).body).toBe('hi\n');
+    expect((await run(process.execPath, [path.join(dir, 'node_modules', 'forkover', 'bin', 'forkover.js'), 'stop', '-p', pidfile], { env })).code).toBe(0);
+  });
+});
