@@ -95,7 +95,12 @@ describe.each([
     put(nodePath, PATH_OF_RELOADS[0]!);
     const pidfile = path.join(dir, 'app.pid');
     const logfile = path.join(dir, 'app.log');
-    const launcher = await run(nodePath, [APP, '--port', '0', '--host', '127.0.0.1', '--daemon', '-p', pidfile, '-l', logfile, ...flags], { cwd: dir });
+    // The file variants start the daemon by the path, the symlink variants as a bare
+    // `node` found on PATH (a shell, `#!/usr/bin/env node`): forkover looks it up the same way.
+    const launcher =
+      kind === 'file'
+        ? await run(nodePath, [APP, '--port', '0', '--host', '127.0.0.1', '--daemon', '-p', pidfile, '-l', logfile, ...flags], { cwd: dir })
+        : await run('node', [APP, '--port', '0', '--host', '127.0.0.1', '--daemon', '-p', pidfile, '-l', logfile, ...flags], { cwd: dir, env: { ...process.env, PATH: `${path.dirname(nodePath)}:${process.env.PATH}` } });
     const first = readPid(pidfile);
     track(first);
     if (launcher.code !== 0 || first === undefined) throw new Error(`launcher exited ${launcher.code}: ${launcher.stderr}${launcher.stdout}`);
