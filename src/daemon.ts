@@ -193,7 +193,15 @@ export class Daemon {
         throw new ForkoverError('INHERITED_INVALID', `${ENV.READY_FD} is ${readyFd}, not an fd number of 3 or more`);
       }
       this.channel = new ParentChannel(readyFd);
-      // Before anything else goes over the channel or changes: our protocol, for the parent
+      // The channel comes right after the listeners (handoff.ts, detach.ts); anything else
+      // means the names and the fds do not add up, and adopting could take the wrong socket.
+      if (readyFd !== 3 + this.inherited.length) {
+        throw new ForkoverError(
+          'INHERITED_INVALID',
+          `${ENV.FDS} names ${this.inherited.length} listener(s) at fds 3…, so the readiness channel should be fd ${3 + this.inherited.length}, but ${ENV.READY_FD} is ${readyFd}; the parent passed inconsistent handoff metadata`,
+        );
+      }
+      // Once the channel is known to be the channel, before anything else goes over it or changes: our protocol, for the parent
       // to judge (protocol.ts), and our own judgement of the parent's. The parent may be an
       // older or a newer release (a deploy, a rollback); forkover up to e8509a1 sets no
       // FORKOVER_PROTOCOL and is protocol 1.
@@ -203,14 +211,6 @@ export class Daemon {
       // than its leader) and a launcher's daemon alike: the parent is the running side.
       const why = incompatibility(parent, ownStamp(), { running: process.ppid, next: process.pid, pidfile: this.settings.pidfile });
       if (why) throw new ForkoverError('PROTOCOL_MISMATCH', why);
-      // The channel comes right after the listeners (handoff.ts, detach.ts); anything else
-      // means the names and the fds do not add up, and adopting could take the wrong socket.
-      if (readyFd !== 3 + this.inherited.length) {
-        throw new ForkoverError(
-          'INHERITED_INVALID',
-          `${ENV.FDS} names ${this.inherited.length} listener(s) at fds 3…, so the readiness channel should be fd ${3 + this.inherited.length}, but ${ENV.READY_FD} is ${readyFd}; the parent passed inconsistent handoff metadata`,
-        );
-      }
       this.channel.open({
         onEnd: () => {
           // The launcher or old generation went away before we were ready: nobody would

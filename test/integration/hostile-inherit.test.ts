@@ -81,6 +81,8 @@ async function child(names: string, fds: Slot[], env: Record<string, string> = {
     chan.on('error', () => {}); // a child killed mid-write resets the pair; 'close' follows
     chan.on('data', (c: string) => {
       channel += c;
+      // The child's first line is its hand-over protocol (src/protocol.ts), before anything it decides.
+      channel = channel.replace(/^PROTOCOL \d+ \d+ \S+\n/, '');
       if (channel.startsWith('READY ')) resolve();
     });
     chan.on('close', () => resolve());
