@@ -36,13 +36,16 @@ export function shBlock(title: string): Step[] {
   return steps;
 }
 
-/** Every ```js block of the README, with the examples/ file linked last before it (if any). */
+/** Every ```js block of the README, with the examples/ file linked last before it in its section (if any). */
 export function jsBlocks(): { code: string; example: string | undefined }[] {
   const readme = README();
   const out: { code: string; example: string | undefined }[] = [];
   let end = 0;
   for (const m of readme.matchAll(/```js\n([\s\S]*?)```/g)) {
-    const before = readme.slice(end, m.index);
+    // The text since the previous block, within this block's own section.
+    const since = readme.slice(end, m.index);
+    const heading = [...since.matchAll(/^#{2,4} .*$/gm)].pop();
+    const before = heading ? since.slice(heading.index) : since;
     end = m.index + m[0].length;
     out.push({ code: m[1]!, example: [...before.matchAll(/\((examples\/[\w.-]+\.js)\)/g)].pop()?.[1] });
   }
