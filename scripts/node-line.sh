@@ -56,5 +56,16 @@ if ! fresh; then
     exit 1
   fi
 fi
+# An official Node has npm and npx beside node (bin/), and tests rely on it (a PATH of
+# node, npm and sh only); the registry's node package has node alone. The machine's npm
+# runs on whichever node is first on PATH.
+dir=$(cd "$link" && pwd -P)
+for tool in npm npx; do
+  if [ ! -e "$dir/node_modules/node/bin/$tool" ]; then
+    real=$(readlink -f "$(command -v "$tool")") || { echo "node-line.sh: no $tool on PATH to put beside node" >&2; exit 1; }
+    ln -sfn "$real" "$dir/node_modules/node/bin/.$tool.$$"
+    mv -Tf "$dir/node_modules/node/bin/.$tool.$$" "$dir/node_modules/node/bin/$tool"
+  fi
+done
 # The link resolved, so that a later switch of the link does not change a running line.
-echo "$(cd "$link" && pwd -P)/$bin"
+echo "$dir/$bin"
