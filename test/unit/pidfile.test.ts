@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { checkDirectory, checkLink, readPid, removeIfOwn, writeFileAtomic, writePid } from '../../src/pidfile.js';
+import { checkDirectory, checkLink, lockPidfile, lockPath, readPid, removeIfOwn, writeFileAtomic, writePid } from '../../src/pidfile.js';
 import { isForkoverError } from '../../src/errors.js';
 
 let dir: string;
@@ -141,5 +141,39 @@ describe('checkDirectory and checkLink (R2.8, R10.1)', () => {
     expect(() => checkLink(link, 'log file', [0])).toThrow(/log file .*app\.log is a symlink owned by uid 65534/);
     expect(() => checkLink(link, 'log file', [0, 65534])).not.toThrow();
     expect(() => checkLink(target, 'log file', [0])).not.toThrow(); // absent: nothing to check
+  });
+});
+
+describe('lockPidfile (R2.5): a mkdir when nobody holds it, proper-lockfile when someone does', () => {
+  test('uncontended: the lock is the directory, and release removes it', async () => {
+    const pidfile = path.join(dir, 'app.pid');
+    const release = await lockPidfile(pidfile, 1_000);
+    expect(fs.statSync(lockPath(pidfile)).isDirectory()).toBe(true);
+    await release();
+    expect(fs.existsSync(lockPath(pidfile))).toBe(false);
+  });
+
+  test('a lock another start holds (fresh directory) is waited for, then refused with PIDFILE_LOCKED', async () => {
+    const pidfile = path.join(dir, 'app.pid');
+    fs.mkdirSync(lockPath(pidfile));
+    const err = await lockPidfile(pidfile, 300).catch((e: unknown) => e);
+    expect(isForkoverError(err, 'PIDFILE_LOCKED')).toBe(true);
+    expect(fs.statSync(lockPath(pidfile)).isDirectory()).toBe(true); // still the holder's
+  });
+
+  test('a stale lock (a holder killed mid-start) is broken and taken, and released', async () => {
+    const pidfile = path.join(dir, 'app.pid');
+    fs.mkdirSync(lockPath(pidfile));
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(lockPath(pidfile), old, old);
+    const release = await lockPidfile(pidfile, 1_000);
+    expect(fs.statSync(lockPath(pidfile)).mtimeMs).toBeGreaterThan(old.getTime());
+    await release();
+    expect(fs.existsSync(lockPath(pidfile))).toBe(false);
+  });
+
+  test('a directory that refuses the lock is PIDFILE_WRITE, not a competing start', async () => {
+    const err = await lockPidfile(path.join(dir, 'missing', 'app.pid'), 1_000).catch((e: unknown) => e);
+    expect(isForkoverError(err, 'PIDFILE_WRITE')).toBe(true);
   });
 });
