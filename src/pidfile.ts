@@ -248,7 +248,7 @@ export async function lockPidfile(pidfile: string, waitMs: number): Promise<() =
   // directory itself, and its first step is this mkdir. Taking it here spares the
   // daemon's start loading proper-lockfile, graceful-fs, retry and signal-exit 3
   // (callgrind, issue 13: 76 million instructions in an empty Node, whose whole start is
-  // 500 million; a daemon's start to READY went from 715–725 to 683–689 million). The hold
+  // 500 million; a daemon's start to READY went from 715–719 to 683–689 million). The hold
   // is the claim's few file operations, far below `stale`, so the mtime refresh
   // proper-lockfile would arm is not needed; a holder killed meanwhile leaves a
   // directory that proper-lockfile breaks once stale, as it would its own.
