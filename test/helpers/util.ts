@@ -210,6 +210,22 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/**
+ * `forkover reload -p pidfile`, which must exit 0; then the new generation's PID, once the
+ * pidfile names another live process (tracked for cleanup).
+ */
+export async function reloadToNew(pidfile: string): Promise<number> {
+  const before = readPid(pidfile);
+  const r = await cli(['reload', '-p', pidfile], { timeoutMs: 30_000 });
+  if (r.code !== 0) throw new Error(`forkover reload exited ${r.code}: ${r.stdout}${r.stderr}`);
+  const after = await waitUntil(() => {
+    const p = readPid(pidfile);
+    return p !== undefined && p !== before && alive(p) ? p : undefined;
+  }, 15_000, `a new generation in ${pidfile} after PID ${before}`);
+  track(after);
+  return after;
+}
+
 /** Read a pidfile's PID, or undefined. */
 export function readPid(pidfile: string): number | undefined {
   try {

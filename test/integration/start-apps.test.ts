@@ -10,26 +10,13 @@
 // preload (spawned). plain http and two listeners run both ways, the rest alternate.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { alive, cleanup, cli, fixture, freePort, holdersOf, readPid, tmpdir, track, waitUntil } from '../helpers/util.js';
+import { alive, cleanup, cli, fixture, freePort, holdersOf, readPid, reloadToNew, tmpdir, track, waitUntil } from '../helpers/util.js';
 import { type LoadTarget, loadTarget } from '../helpers/load.js';
 import { makeCert } from '../helpers/tls.js';
 
 const F = (n: string): string => fixture(`start/${n}`);
 afterEach(cleanup);
 
-
-/** `forkover reload`, then the new generation's PID once the pidfile names it and it lives. */
-async function reload(pidfile: string): Promise<number> {
-  const before = readPid(pidfile)!;
-  const r = await cli(['reload', '-p', pidfile], { timeoutMs: 30_000 });
-  expect(r.code).toBe(0);
-  const after = await waitUntil(() => {
-    const p = readPid(pidfile);
-    return p && p !== before && alive(p) ? p : undefined;
-  }, 15_000, 'a new generation in the pidfile');
-  track(after);
-  return after;
-}
 
 /** Which PIDs answer one request to `target`, on a fresh connection. */
 async function answerOnce(target: LoadTarget): Promise<Record<string, number>> {
@@ -131,7 +118,7 @@ describe('forkover start on unmodified apps (issue 14)', () => {
       const loads = targets.map((t) => loadTarget(t, { keepAlive, concurrency: 4, maxMs: 30_000 }));
       try {
         await waitUntil(() => loads.every((l) => (l.stats.byPid[old] ?? 0) > 0), 10_000, `load answered by the old generation ${old}`);
-        const next = await reload(pidfile);
+        const next = await reloadToNew(pidfile);
         generations.push(next);
         // The state asserted, not a proxy: the old generation is gone (it stopped accepting
         // and drained), and only then must every answer come from the new one.

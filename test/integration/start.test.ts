@@ -2,19 +2,10 @@
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { loadTarget } from '../helpers/load.js';
-import { acceptedConnections, alive, cleanup, cli, CLI, fixture, freePort, get, load, processesTitled, readPid, start, tmpdir, track, waitForOutput, waitUntil } from '../helpers/util.js';
+import { acceptedConnections, alive, cleanup, cli, CLI, fixture, freePort, get, load, processesTitled, readPid, reloadToNew, start, tmpdir, track, waitForOutput, waitUntil } from '../helpers/util.js';
 
 const F = (n: string): string => fixture(`start/${n}`);
 afterEach(cleanup);
-
-async function reload(pidfile: string): Promise<number> {
-  const before = readPid(pidfile)!;
-  const r = await cli(['reload', '-p', pidfile], { timeoutMs: 30_000 });
-  expect(r.code).toBe(0);
-  const after = await waitUntil(() => { const p = readPid(pidfile); return p && p !== before && alive(p) ? p : undefined; }, 15_000, 'a new generation');
-  track(after);
-  return after;
-}
 
 describe('forkover start', () => {
   test('plain http .cjs: two reloads under load, no failed request (R1.3)', async () => {
@@ -28,8 +19,8 @@ describe('forkover start', () => {
     const first = readPid(pidfile)!;
     expect((await get(port)).body).toBe(`hello from ${first}\n`);
     const l = load(port, { keepAlive: true, concurrency: 8, maxMs: 30_000 });
-    const a = await reload(pidfile);
-    const b = await reload(pidfile);
+    const a = await reloadToNew(pidfile);
+    const b = await reloadToNew(pidfile);
     const s = await l.stop();
     expect(new Set([first, a, b]).size).toBe(3);
     expect(s.failed).toBe(0);
@@ -49,7 +40,7 @@ describe('forkover start', () => {
     track(first);
     expect(r.code).toBe(0);
     const l = load(port, { keepAlive: false, concurrency: 8, maxMs: 30_000 });
-    const second = await reload(pidfile);
+    const second = await reloadToNew(pidfile);
     const s = await l.stop();
     expect(second).not.toBe(first);
     expect(s.failed).toBe(0);
@@ -188,7 +179,7 @@ describe('forkover start with the daemon flags', () => {
     }, 20_000, 'replies from both workers');
     expect([...seen].sort()).toEqual(first.workers.map((w) => `hello from ${w.pid}\n`).sort());
     const l = load(s.port, { keepAlive: true, concurrency: 8, maxMs: 30_000 });
-    const next = await reload(s.pidfile);
+    const next = await reloadToNew(s.pidfile);
     const st = await l.stop();
     expect(st.failed).toBe(0);
     expect(st.ok).toBeGreaterThan(0);
@@ -234,7 +225,7 @@ describe('forkover start with the daemon flags', () => {
     const uid = (p: number) => /^Uid:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))![1];
     expect(uid(pid!)).toBe('65534');
     const l = load(port, { keepAlive: true, concurrency: 4, maxMs: 30_000 });
-    const next = await reload(pidfile);
+    const next = await reloadToNew(pidfile);
     const st = await l.stop();
     expect(st.failed).toBe(0);
     expect(uid(next)).toBe('65534');
@@ -266,9 +257,9 @@ describe('forkover start: a listen() after ready (Fastify on "localhost")', () =
       waitUntil(() => fs.readFileSync(s.logfile, 'utf8').match(new RegExp(`forkover\\[${pid}\\]: listener "\\[?::1\\]?:${s.port}" registered after ready`)), 10_000, () => `PID ${pid}'s late listener in:\n${fs.readFileSync(s.logfile, 'utf8')}`);
     await registered(s.pid!);
     const loads = (['127.0.0.1', '::1'] as const).map((host) => loadTarget({ kind: 'http', port: s.port, host }, { keepAlive: false, concurrency: 4, maxMs: 30_000 }));
-    const a = await reload(s.pidfile);
+    const a = await reloadToNew(s.pidfile);
     await registered(a);
-    const b = await reload(s.pidfile);
+    const b = await reloadToNew(s.pidfile);
     await registered(b);
     await waitUntil(() => !alive(a) && !alive(s.pid!), 15_000, 'the old generations to exit');
     const [v4, v6] = await Promise.all(loads.map((l) => l.stop()));
