@@ -113,6 +113,7 @@ export function takeOverListen(daemon: Daemon, expected: number): Takeover {
           () => this.off('error', seen),
           (err: unknown) => {
             this.off('error', seen);
+            log(`a listen() on ${describeAsked(asked.address)} after ready failed: ${(err as Error).message ?? String(err)}`);
             if (!emitted) this.emit('error', err);
           },
         );
