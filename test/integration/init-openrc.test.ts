@@ -6,37 +6,18 @@
 // issue 16.7), R6.4 (no --exec node at stop).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { HELLO, alive, cleanup, cli, fixture, get, readPid, run, tmpdir, track, waitUntil, type RunResult } from '../helpers/util.js';
+import { HELLO, alive, cleanup, cli, fixture, get, readPid, tmpdir, track, waitUntil, type RunResult } from '../helpers/util.js';
+import { forgetService, openrc, useOpenrc } from '../helpers/openrc.js';
 
-const OPENRC_RUN = '/sbin/openrc-run';
-const SOFTLEVEL = '/run/openrc/softlevel';
-let createdSoftlevel = false;
 const services: string[] = []; // [script path] to reset in OpenRC's state after each test
 
-beforeAll(() => {
-  if (!fs.existsSync(OPENRC_RUN)) throw new Error(`${OPENRC_RUN} is missing: run "bash scripts/test-deps.sh" (Debian package openrc)`);
-  if (!fs.existsSync(SOFTLEVEL)) {
-    fs.mkdirSync(path.dirname(SOFTLEVEL), { recursive: true });
-    fs.writeFileSync(SOFTLEVEL, 'default\n');
-    createdSoftlevel = true;
-  }
-});
+useOpenrc();
 
 afterEach(async () => {
   // Stop what a failed test left running (by PID, through cleanup()) and forget the
   // service in OpenRC's state (/run/openrc/*/<name>), which outlives the test's dir.
-  for (const script of services.splice(0)) {
-    const name = path.basename(script);
-    if (fs.existsSync(script)) await run(OPENRC_RUN, [script, 'zap'], { env: { LANG: 'C' } });
-    for (const d of fs.readdirSync('/run/openrc', { withFileTypes: true })) {
-      if (d.isDirectory()) fs.rmSync(path.join('/run/openrc', d.name, name), { recursive: true, force: true });
-    }
-  }
+  for (const script of services.splice(0)) await forgetService(script);
   await cleanup();
-});
-
-afterAll(() => {
-  if (createdSoftlevel) fs.rmSync(SOFTLEVEL, { force: true });
 });
 
 async function generate(dir: string, flags: string[] = [], appFlags: string[] = []): Promise<{ script: string; pidfile: string; logfile: string }> {
@@ -51,10 +32,6 @@ async function generate(dir: string, flags: string[] = [], appFlags: string[] = 
   fs.writeFileSync(script, r.stdout, { mode: 0o755 });
   services.push(script);
   return { script, pidfile, logfile };
-}
-
-function openrc(script: string, action: string): Promise<RunResult> {
-  return run(OPENRC_RUN, [script, action], { cwd: '/', env: { LANG: 'C', PATH: '/sbin:/usr/sbin:/bin:/usr/bin' }, timeoutMs: 60_000 });
 }
 
 const strip = (r: RunResult) => `${r.stdout}${r.stderr}`.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { jest } from '@jest/globals';
 import { CLI, alive, cleanup, cli, fixture, get, load, procStat, processesTitled, readPid, run, tmpdir, track, waitUntil, type RunResult } from '../helpers/util.js';
+import { forgetService, openrc, useOpenrc } from '../helpers/openrc.js';
 import { type Container, SRV, bootContainer, freePort, initScriptInContainer, unitSettled } from '../helpers/systemd.js';
 
 jest.setTimeout(120_000);
@@ -237,36 +238,15 @@ describe('forkover start flags through init-script --start', () => {
 });
 
 describe('OpenRC script from init-script openrc --start, with openrc-run', () => {
-  const OPENRC_RUN = '/sbin/openrc-run';
-  const SOFTLEVEL = '/run/openrc/softlevel';
-  let createdSoftlevel = false;
   // The service name is the script's name, and OpenRC's state is machine-wide: unique.
   const NAME = `fo-sorc-${process.pid % 100000}`;
   let script: string | undefined;
-
-  beforeAll(() => {
-    if (!fs.existsSync(OPENRC_RUN)) throw new Error(`${OPENRC_RUN} is missing: run "bash scripts/test-deps.sh" (Debian package openrc)`);
-    // openrc-run needs only this to run a service script outside an OpenRC boot.
-    if (!fs.existsSync(SOFTLEVEL)) {
-      fs.mkdirSync(path.dirname(SOFTLEVEL), { recursive: true });
-      fs.writeFileSync(SOFTLEVEL, 'default\n');
-      createdSoftlevel = true;
-    }
-  });
+  useOpenrc();
   afterEach(async () => {
-    // Forget the service in OpenRC's state (/run/openrc/*/<name>), which outlives the test's dir.
-    if (script !== undefined && fs.existsSync(script)) await run(OPENRC_RUN, [script, 'zap'], { env: { LANG: 'C' } });
-    for (const d of fs.existsSync('/run/openrc') ? fs.readdirSync('/run/openrc', { withFileTypes: true }) : []) {
-      if (d.isDirectory()) fs.rmSync(path.join('/run/openrc', d.name, NAME), { recursive: true, force: true });
-    }
+    if (script !== undefined) await forgetService(script);
     script = undefined;
   });
-  afterAll(() => {
-    if (createdSoftlevel) fs.rmSync(SOFTLEVEL, { force: true });
-  });
 
-  const openrc = (file: string, action: string): Promise<RunResult> =>
-    run(OPENRC_RUN, [file, action], { cwd: '/', env: { LANG: 'C', PATH: '/sbin:/usr/sbin:/bin:/usr/bin' }, timeoutMs: 60_000 });
   const strip = (r: RunResult) => `${r.stdout}${r.stderr}`.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
 
   test('start, status, reload under load, status, stop, status (R7.1-R7.4)', async () => {
