@@ -18,9 +18,9 @@
 // the baseline; exits 1 if any request failed.
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { startLoad } from './lib/client.mjs';
-import { FAILED_COLUMN, cliArg, failedCell, freshLoopback, killAll, logTail, machine, markdownTable, median, readPidfile, reexecUnderSubreaper, requireTools, snapshotBuild, spreadOver, startForkover, startPlain } from './lib/servers.mjs';
+import { timeHandoff } from './lib/measure.mjs';
+import { FAILED_COLUMN, cliArg, failedCell, freshLoopback, killAll, machine, markdownTable, median, reexecUnderSubreaper, requireTools, snapshotBuild, spreadOver, startForkover, startPlain } from './lib/servers.mjs';
 
 /** Run both modes; resolves with one result per mode. */
 export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, standby = false, log = (s) => process.stderr.write(`${s}\n`) } = {}) {
@@ -35,34 +35,11 @@ export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, s
     const bare = [];
     const outcomes = { ok: 0, 'rolled-back': 0, refused: 0, ignored: 0 };
     await spreadOver(seconds * 1000, handoffs, async (i) => {
-      const old = readPidfile(d.pidfile);
-      const metaBefore = JSON.parse(fs.readFileSync(`${d.pidfile}.meta`, 'utf8')).handoffSeq;
-      const s0 = performance.now();
-      process.kill(old, 'SIGUSR2');
-      // Poll the pidfile (2 ms) until it names a new PID, or the sidecar records a failure.
-      const deadline = Date.now() + 30_000;
-      let outcome;
-      for (;;) {
-        const now = readPidfile(d.pidfile);
-        if (now !== undefined && now !== old) {
-          latencies.push(performance.now() - s0);
-          outcome = 'ok';
-          break;
-        }
-        let meta;
-        try {
-          meta = JSON.parse(fs.readFileSync(`${d.pidfile}.meta`, 'utf8'));
-        } catch {
-          meta = undefined; // between writes
-        }
-        if (meta?.lastHandoff && meta.lastHandoff.seq > metaBefore && meta.lastHandoff.outcome !== 'ok') {
-          outcome = meta.lastHandoff.outcome;
-          log(`  handoff ${i + 1}: ${outcome}: ${meta.lastHandoff.reason}\n${logTail(d.logfile)}`);
-          break;
-        }
-        if (Date.now() > deadline) throw new Error(`handoff ${i + 1} had no outcome within 30 s; see ${d.logfile}`);
-        await delay(2);
-      }
+      // USR2, then the pidfile naming a new PID, or the sidecar recording a failure (measure.mjs).
+      const h = await timeHandoff(d);
+      if (h.outcome === 'ok') latencies.push(h.ms);
+      else log(`  handoff ${i + 1}: ${h.outcome}: ${h.reason}`);
+      const outcome = h.outcome;
       outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
       // The baseline, under the same load: a bare node server from spawn to listening.
       const p = await startPlain(host);
