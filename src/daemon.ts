@@ -499,19 +499,9 @@ export class Daemon {
     } catch (err) {
       this.fatal(err);
     }
-    if (this.role !== 'worker') this.prefetchHandoff();
-  }
-
-  /**
-   * Once start-up is over: with --standby, start the standby (a USR2 from then on waits
-   * for it instead of starting cold). The handoff code itself was loaded by ready(); if
-   * that failed, `upgrade()` imports it again, and if that fails too, the handoff rolls
-   * back with the reason.
-   */
-  private prefetchHandoff(): void {
-    if (!this.settings.standby) return;
-    const timer = setTimeout(() => this.armStandby(), 0);
-    timer.unref();
+    // --standby: once start-up is over, start the standby; a USR2 from then on waits for it
+    // instead of starting cold. (The handoff code itself was loaded before the pidfile.)
+    if (this.role !== 'worker' && this.settings.standby) setTimeout(() => this.armStandby(), 0).unref();
   }
 
   /**
