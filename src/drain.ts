@@ -53,14 +53,14 @@ import { STOP_QUIET_MAX_MS, STOP_QUIET_MS } from './defaults.js';
 
 interface Tracked {
   server: net.Server;
+  /** Open connections: for TLS servers the transports ('connection'), which close with them. */
   sockets: Set<net.Socket>;
-  sessions: Set<http2.Http2Session>;
   /**
-   * The sockets HTTP requests came on (for https, the TLS sockets, not the transports in
-   * `sockets`): at drain, the response each is writing gets `Connection: close`. Kept per
-   * connection, not per request, so that a request costs one Set lookup.
+   * A TLS server's TLS sockets ('secureConnection'), the ones its HTTP responses are
+   * written on; for a plain server `sockets` holds those already.
    */
-  httpSockets: Set<net.Socket>;
+  tlsSockets: Set<net.Socket> | undefined;
+  sessions: Set<http2.Http2Session>;
   draining: boolean;
   /** When the last connection was accepted (epoch ms). */
   lastConnectionAt: number;
@@ -73,20 +73,32 @@ function isHttp2(server: net.Server): boolean {
   return server.constructor?.name === 'Http2Server' || server.constructor?.name === 'Http2SecureServer';
 }
 
+/** A TLS server (https): tls.Server has addContext(); checked by shape, as http2 above. */
+function isTls(server: net.Server): boolean {
+  return typeof (server as net.Server & { addContext?: unknown }).addContext === 'function';
+}
+
 /**
- * Start tracking a server's connections. Must run before the server accepts anything,
- * and its request listener runs before the app's.
+ * Start tracking a server's connections. Must run before the server accepts anything.
+ *
+ * What it costs: a Set add and one 'close' listener (shared, not a closure) per
+ * connection, and nothing per request until the drain begins (bench/start.mjs measures
+ * a new connection per request against a plain server).
  */
 export function track(server: net.Server): void {
   if (tracked.has(server)) return;
-  const t: Tracked = { server, sockets: new Set(), sessions: new Set(), httpSockets: new Set(), draining: false, lastConnectionAt: 0 };
+  const tls = isTls(server) && !isHttp2(server);
+  const t: Tracked = { server, sockets: new Set(), tlsSockets: tls ? new Set() : undefined, sessions: new Set(), draining: false, lastConnectionAt: 0 };
   tracked.set(server, t);
   // TLS servers emit 'secureConnection' with the TLS socket; the raw 'connection' is
   // its transport, and closes with it, so counting 'connection' is right for all kinds.
+  function forget(this: net.Socket): void {
+    t.sockets.delete(this);
+  }
   server.on('connection', (socket: net.Socket) => {
     t.sockets.add(socket);
     t.lastConnectionAt = Date.now();
-    socket.once('close', () => t.sockets.delete(socket));
+    socket.on('close', forget);
   });
   if (isHttp2(server)) {
     server.on('session', (session: http2.Http2Session) => {
@@ -96,15 +108,32 @@ export function track(server: net.Server): void {
     });
     return;
   }
-  server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (t.draining) {
-      if (!res.headersSent) res.setHeader('Connection', 'close');
-      return;
+  const tlsSockets = t.tlsSockets;
+  if (tlsSockets !== undefined) {
+    function forgetTls(this: net.Socket): void {
+      tlsSockets!.delete(this);
     }
-    const socket = req.socket;
-    if (t.httpSockets.has(socket)) return;
-    t.httpSockets.add(socket);
-    socket.once('close', () => t.httpSockets.delete(socket));
+    server.on('secureConnection', (socket: net.Socket) => {
+      tlsSockets.add(socket);
+      socket.on('close', forgetTls);
+    });
+  }
+}
+
+/**
+ * From the drain on, every HTTP response whose headers are not sent yet carries
+ * `Connection: close`: those in flight now (Node's http server keeps the one a
+ * connection is writing on the socket as `_httpMessage`, as lib/_http_server.js sets
+ * it; http-terminator reads the same), and, through a request listener that runs before
+ * the app's, every one that starts later.
+ */
+function closeAfterResponses(t: Tracked): void {
+  for (const socket of t.tlsSockets ?? t.sockets) {
+    const res = (socket as net.Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+    if (res && !res.headersSent) res.setHeader('Connection', 'close');
+  }
+  t.server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (!res.headersSent) res.setHeader('Connection', 'close');
   });
 }
 
@@ -122,13 +151,8 @@ export async function drain(server: net.Server, deadline: number, closeListener 
   const t = tracked.get(server);
   if (closeListener && server.listening) closeWithoutUnlink(server);
   if (!t) return { forced: 0 };
+  if (!t.draining && !isHttp2(server)) closeAfterResponses(t);
   t.draining = true;
-  for (const socket of t.httpSockets) {
-    // The response the connection is writing: Node's http server keeps it on the socket
-    // (`_httpMessage`, as lib/_http_server.js sets it; http-terminator reads the same).
-    const res = (socket as net.Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
-    if (res && !res.headersSent) res.setHeader('Connection', 'close');
-  }
   for (const session of t.sessions) session.close();
   if (t.sockets.size === 0) return { forced: 0 };
   await new Promise<void>((resolve) => {

@@ -145,6 +145,39 @@ describe('handoff', () => {
     await waitUntil(() => !alive(d.pid), 10_000, 'the old generation to exit after its drain');
   });
 
+  test('a draining generation answers Connection: close on a keep-alive response in flight and on a later request of an idle keep-alive connection', async () => {
+    // drain.ts: from the drain on, responses carry Connection: close, so that a client
+    // racing a request towards an idle connection is served, not reset.
+    const dir = tmpdir();
+    const d = await startDaemon(dir);
+    const idle = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const busy = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await get(d.port, '/', idle);
+      expect(first.headers.connection).toBe('keep-alive');
+      const before = acceptedConnections(d.pid, d.port);
+      const slow = get(d.port, '/slow?ms=3000', busy);
+      await waitUntil(() => acceptedConnections(d.pid, d.port) > before, 5_000, 'the slow request to be accepted');
+      expect((await cli(['reload', '-p', d.pidfile])).code).toBe(0);
+      track(readPid(d.pidfile));
+      // Until the old generation begins its drain, its idle connection stays keep-alive;
+      // from then on its answer says close. Every answer on it comes from the old PID.
+      const answers: string[] = [];
+      await waitUntil(async () => {
+        const r = await get(d.port, '/', idle);
+        answers.push(`${r.body.trim()} (${r.headers.connection})`);
+        expect(r.body).toBe(`hello from ${d.pid}\n`);
+        return r.headers.connection === 'close';
+      }, 10_000, () => `an answer with Connection: close on the idle connection; got ${answers.length}, the last ${answers.slice(-3).join(', ')}`);
+      const reply = await slow;
+      expect(reply.body).toBe(`slow ${d.pid}\n`);
+      expect(reply.headers.connection).toBe('close');
+    } finally {
+      idle.destroy();
+      busy.destroy();
+    }
+  });
+
   test('10 USR2 within 50 ms cause exactly one handoff', async () => {
     const dir = tmpdir();
     const d = await startDaemon(dir);
