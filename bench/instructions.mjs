@@ -31,7 +31,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startLoad } from './lib/client.mjs';
-import { ROOT, cliArg, machine, markdownTable, paths, tmpdir } from './lib/servers.mjs';
+import { ROOT, cliArg, freePort, machine, markdownTable, paths, tmpdir } from './lib/servers.mjs';
 
 // Under callgrind V8 compiles its hot code on the main thread (--single-threaded) for the
 // first thousands of requests, and a shorter run (2,000 + 1,000) still counted 30 % more
@@ -69,18 +69,6 @@ const dir = keep ?? tmpdir();
 const running = new Set();
 process.on('exit', () => running.forEach((c) => c.kill('SIGKILL'))); // before servers.mjs's killAll, which removes `dir`
 
-/** A free port picked by the kernel (the start form hands over port 0 as a fresh bind, so give one). */
-async function freePort() {
-  const net = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().once('error', reject);
-    s.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** Wait for `child`'s output to say it listens, under a deadline (valgrind starts slowly). */
 function listening(child, timeoutMs) {
   return new Promise((resolve, reject) => {
@@ -110,7 +98,9 @@ async function requests(port, n, keepAlive) {
 
 /** One server, one mode: instructions per measured request. */
 async function count(server, keepAlive) {
-  const port = await freePort();
+  // A real port: the start form's preload binds a listen(0) afresh, as without forkover, but
+  // every server here gets the same kind of address.
+  const port = await freePort('127.0.0.1');
   const out = path.join(dir, `${server.id}-${keepAlive ? 'ka' : 'new'}.%p`);
   const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, '--single-threaded', ...server.args, '--host', '127.0.0.1', '--port', String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -59,8 +59,11 @@ const timeoutMs = daemon.hasParent ? daemon.settings.upgradeTimeoutMs : daemon.s
 let started = false;
 void takeover.ready.then(() => (started = true));
 const why = () =>
-  `the app listened on ${takeover.servers.length} of the expected ${expected}; ` +
-  'if it serves fewer sockets, start it with that --listeners, otherwise see its output above for why it did not listen';
+  takeover.servers.length >= config.listeners
+    ? // Every listen() came, so --listeners is not the cause: a bind failed (the line above says why) or the app stopped on its own.
+      `the app called listen() for each of the expected ${expected}, but not every one was bound; see the lines above for why`
+    : `the app listened on ${takeover.servers.length} of the expected ${expected}; ` +
+      'if it serves fewer sockets, start it with that --listeners, otherwise see its output above for why it did not listen';
 // Before the launcher's or the old generation's own deadline, so the reason is ours. That
 // deadline started before this process did: Node's own start-up counts against it.
 const margin = Math.min(1000, timeoutMs / 4);

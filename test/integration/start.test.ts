@@ -1,6 +1,7 @@
 // forkover start -- node app.js: an unmodified app as a forkover daemon (R1.3, R2.x).
 import * as path from 'node:path';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import { loadTarget } from '../helpers/load.js';
 import { acceptedConnections, alive, cleanup, cli, CLI, fixture, freePort, get, load, processesTitled, readPid, reloadToNew, start, tmpdir, track, waitForOutput, waitUntil } from '../helpers/util.js';
 
@@ -124,6 +125,29 @@ describe('forkover start: an app that does not become ready', () => {
     expect(s.r.stderr).toMatch(/listened on 1 of the expected 2 listeners \(--listeners 2\).*start it with that --listeners/s);
     expect(fs.existsSync(s.pidfile)).toBe(false);
     await waitUntil(() => processesTitled(name).length === 0, 10_000, 'no process left');
+  });
+
+  test('its port is taken: the launcher fails naming the port, and does not blame --listeners', async () => {
+    const name = uniqueTitle();
+    const dir = tmpdir();
+    const port = await freePort();
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(port, '127.0.0.1', resolve));
+    try {
+      const pidfile = path.join(dir, 'app.pid');
+      const r = await cli(['start', '--daemon', '-p', pidfile, '-l', path.join(dir, 'app.log'), '--name', name, '--', 'node', F('http.cjs')], {
+        cwd: dir,
+        env: { ...process.env, PORT: String(port) },
+      });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`port ${port} is already in use on 127.0.0.1`);
+      expect(r.stderr).toMatch(/called listen\(\) for each of the expected 1 listener \(--listeners 1\), but not every one was bound/);
+      expect(r.stderr).not.toMatch(/start it with that --listeners/);
+      expect(fs.existsSync(pidfile)).toBe(false);
+      await waitUntil(() => processesTitled(name).length === 0, 10_000, 'no process left');
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 
   test('exits from its listen callback: the launcher fails with the exit code and the log, no pidfile', async () => {
