@@ -13,9 +13,8 @@
  * Start-up failures are fatal by design: they are printed (and reported to the waiting
  * launcher or old generation) and the process exits 1, leaving no pidfile behind.
  */
-import { CommanderError } from 'commander';
 import { EXIT, ForkoverError, describe } from './errors.js';
-import { type ForkoverOptions, type Settings, forkoverProgram, resolveSettings } from './options.js';
+import { type ForkoverOptions, type Settings, commander, forkoverProgram, resolveSettings } from './options.js';
 import { ENV } from './respawn.js';
 import { START_MARK } from './start-config.js';
 import { Daemon, type Role } from './daemon.js';
@@ -38,7 +37,7 @@ function fromArgv(argv: string[], title: string): ForkoverOptions {
   try {
     program.parse(argv, { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) {
+    if (err instanceof commander().CommanderError) {
       if (err.exitCode === 0) process.exit(0); // --help, --version
       process.stderr.write(`${title}: ${err.message.replace(/^error: /, '')}\n`);
       process.exit(EXIT.BAD_ARGS);

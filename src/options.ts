@@ -5,7 +5,8 @@
  * Must not: do anything but parse and check.
  */
 import * as path from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import type { Command } from 'commander';
 import { EXIT, ForkoverError } from './errors.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_S,
@@ -79,11 +80,29 @@ export interface Settings {
   cwd: string;
 }
 
+type Commander = typeof import('commander');
+let commanderModule: Commander | undefined;
+
+/**
+ * commander, loaded when first needed: by the CLI, by an app that passes its program or
+ * no options (the flags are parsed from argv), not by one that passes an options object
+ * (`forkover start`'s every generation), which spares that process loading it (about 9 %
+ * of an empty Node start's instructions; README, issue 13's start-up). `require` gives the module that
+ * `import` does: commander's ESM entry re-exports the CommonJS one's classes.
+ */
+export function commander(): Commander {
+  return (commanderModule ??= createRequire(import.meta.url)('commander') as Commander);
+}
+
+function usageError(message: string): Error {
+  return new (commander().InvalidArgumentError)(message);
+}
+
 function seconds(flag: string) {
   return (value: string): number => {
     const n = Number(value);
     if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
-      throw new InvalidArgumentError(`${flag} takes a number of seconds greater than 0, not "${value}"`);
+      throw usageError(`${flag} takes a number of seconds greater than 0, not "${value}"`);
     }
     return n;
   };
@@ -93,7 +112,7 @@ function nonNegativeSeconds(flag: string) {
   return (value: string): number => {
     const n = Number(value);
     if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
-      throw new InvalidArgumentError(`${flag} takes a number of seconds, 0 or more, not "${value}"`);
+      throw usageError(`${flag} takes a number of seconds, 0 or more, not "${value}"`);
     }
     return n;
   };
@@ -114,7 +133,7 @@ export function parseHealthAddress(value: string | number): { host?: string; por
 
 function healthAddress(value: string): string {
   if (parseHealthAddress(value) === undefined) {
-    throw new InvalidArgumentError(`--health takes [host:]port, such as 8081 or 127.0.0.1:8081, not "${value}"`);
+    throw usageError(`--health takes [host:]port, such as 8081 or 127.0.0.1:8081, not "${value}"`);
   }
   return value;
 }
@@ -122,7 +141,7 @@ function healthAddress(value: string): string {
 function count(flag: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} takes a whole number of at least 1, not "${value}"`);
+    if (!Number.isInteger(n) || n < 1) throw usageError(`${flag} takes a whole number of at least 1, not "${value}"`);
     return n;
   };
 }
@@ -132,6 +151,7 @@ function count(flag: string) {
  * (an unknown flag is then an error naming it). Read them back with `program.opts()`.
  */
 export function addForkoverOptions(program: Command): Command {
+  const { Option } = commander();
   program
     .addOption(new Option('--daemon', 'detach and run as a daemon; needs --pidfile'))
     .addOption(new Option('-p, --pidfile <path>', 'write the daemon PID here (absolute path recorded)'))
@@ -207,7 +227,7 @@ function exitTwoOnBadUsage(program: Command): void {
  * to the app, so they are neither errors nor answered here.
  */
 export function forkoverProgram(name: string): Command {
-  return addForkoverOptions(new Command(name)).helpOption(false).allowUnknownOption().allowExcessArguments();
+  return addForkoverOptions(new (commander().Command)(name)).helpOption(false).allowUnknownOption().allowExcessArguments();
 }
 
 function checkPositive(value: unknown, flag: string, fallback: number, integer = false): number {

@@ -107,6 +107,21 @@ async function startApp(app: string, flags: string[] = [], args: string[] = [], 
   return { dir, port, pidfile, logfile, r, pid: readPid(pidfile) };
 }
 
+describe('forkover start: what a generation loads', () => {
+  test('no generation loads commander (forkover start passes options, not argv): the first, nor one after a reload', async () => {
+    const s = await startApp(F('loaded.cjs'));
+    expect(s.r.code).toBe(0);
+    const seen = async () => JSON.parse((await get(s.port)).body) as { pid: number; commander: string[] };
+    expect(await seen()).toEqual({ pid: s.pid, commander: [] });
+    const next = await reloadToNew(s.pidfile);
+    // Until the old generation has exited, a new connection may still reach it.
+    await waitUntil(() => !alive(s.pid!), 10_000, `the old generation ${s.pid} to exit`);
+    expect(await seen()).toEqual({ pid: next, commander: [] });
+    // The check sees commander once something loads it.
+    expect(JSON.parse((await get(s.port, '/?load=1')).body).commander.length).toBeGreaterThan(0);
+  });
+});
+
 describe('forkover start: an app that does not become ready', () => {
   test('never listens: the launcher fails at --start-timeout, names --listeners, shows the log, leaves nothing', async () => {
     const name = uniqueTitle();
