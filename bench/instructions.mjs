@@ -34,8 +34,8 @@ import { startLoad } from './lib/client.mjs';
 import { ROOT, cliArg, freePort, machine, markdownTable, paths, tmpdir } from './lib/servers.mjs';
 
 // Under callgrind V8 compiles its hot code on the main thread (--single-threaded) for the
-// first thousands of requests, and a shorter run (2,000 + 1,000) still counted 30 % more
-// per request and did not repeat: there is no --quick.
+// first thousands of requests: a shorter run (2,000 + 1,000) counted 35 % more per
+// request for plain.mjs than this one, so there is no --quick.
 const cfg = { warmup: 3000, measured: 3000 };
 const say = (s) => process.stderr.write(`${s}\n`);
 

@@ -87,8 +87,8 @@ let commanderModule: Commander | undefined;
  * commander, loaded when first needed: by the CLI, by an app that passes its program or
  * no options (the flags are parsed from argv), not by one that passes an options object
  * (`forkover start`'s every generation), which spares that process loading it (about 9 %
- * of an empty Node start's instructions; README, issue 13's start-up). `require` gives the module that
- * `import` does: commander's ESM entry re-exports the CommonJS one's classes.
+ * of an empty Node start's instructions; README, issue 13's start-up). `require` gives
+ * the module that `import` does: commander's ESM entry re-exports the CommonJS classes.
  */
 export function commander(): Commander {
   return (commanderModule ??= createRequire(import.meta.url)('commander') as Commander);
