@@ -78,6 +78,13 @@ function isTls(server: net.Server): boolean {
   return typeof (server as net.Server & { addContext?: unknown }).addContext === 'function';
 }
 
+/** A 'close' listener that takes the closing socket out of `set`: one function for all of them. */
+function remover(set: Set<net.Socket>): (this: net.Socket) => void {
+  return function (this: net.Socket) {
+    set.delete(this);
+  };
+}
+
 /**
  * Start tracking a server's connections. Must run before the server accepts anything.
  *
@@ -93,9 +100,7 @@ export function track(server: net.Server): void {
   tracked.set(server, t);
   // TLS servers emit 'secureConnection' with the TLS socket; the raw 'connection' is
   // its transport, and closes with it, so counting 'connection' is right for all kinds.
-  function forget(this: net.Socket): void {
-    t.sockets.delete(this);
-  }
+  const forget = remover(t.sockets);
   server.on('connection', (socket: net.Socket) => {
     t.sockets.add(socket);
     t.lastConnectionAt = Date.now();
@@ -111,9 +116,7 @@ export function track(server: net.Server): void {
   }
   const tlsSockets = t.tlsSockets;
   if (tlsSockets !== undefined) {
-    function forgetTls(this: net.Socket): void {
-      tlsSockets!.delete(this);
-    }
+    const forgetTls = remover(tlsSockets);
     server.on('secureConnection', (socket: net.Socket) => {
       tlsSockets.add(socket);
       socket.on('close', forgetTls);

@@ -60,8 +60,8 @@ let started = false;
 void takeover.ready.then(() => (started = true));
 const why = () =>
   takeover.servers.length >= config.listeners
-    ? // Every listen() came, so --listeners is not the cause: a bind failed (the line above says why) or the app stopped on its own.
-      `the app called listen() for each of the expected ${expected}, but not every one was bound; see the lines above for why`
+    ? // Every listen() came, so --listeners is not the cause: a bind failed, or the app stopped or stalled on its own.
+      `the app called listen() for each of the expected ${expected}, so that is not the cause; see the lines above for why the generation was not ready (a listen that failed to bind says so there)`
     : `the app listened on ${takeover.servers.length} of the expected ${expected}; ` +
       'if it serves fewer sockets, start it with that --listeners, otherwise see its output above for why it did not listen';
 // Before the launcher's or the old generation's own deadline, so the reason is ours. That

@@ -146,8 +146,10 @@ describe('handoff', () => {
   });
 
   test('a draining generation answers Connection: close on a keep-alive response in flight and on a later request of an idle keep-alive connection', async () => {
-    // drain.ts: from the drain on, responses carry Connection: close, so that a client
-    // racing a request towards an idle connection is served, not reset.
+    // R3.4 step 3, drain.ts: from the drain on, responses carry Connection: close, so that
+    // a client racing a request towards an idle connection is served, not reset. The slow
+    // request lasts 6 s so that it is still in flight when the drain begins, even when a
+    // loaded machine makes the handoff slow.
     const dir = tmpdir();
     const d = await startDaemon(dir);
     const idle = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -156,7 +158,7 @@ describe('handoff', () => {
       const first = await get(d.port, '/', idle);
       expect(first.headers.connection).toBe('keep-alive');
       const before = acceptedConnections(d.pid, d.port);
-      const slow = get(d.port, '/slow?ms=3000', busy);
+      const slow = get(d.port, '/slow?ms=6000', busy);
       await waitUntil(() => acceptedConnections(d.pid, d.port) > before, 5_000, 'the slow request to be accepted');
       expect((await cli(['reload', '-p', d.pidfile])).code).toBe(0);
       track(readPid(d.pidfile));
