@@ -53,8 +53,8 @@ export type SuccessorResult = (
       channel: net.Socket;
       info: ReadyInfo;
       /**
-       * The READY was read only after --upgrade-timeout had passed, in the same event-loop
-       * turn: this process was stalled (stopped, blocked) while the successor got ready.
+       * The READY was read only after --upgrade-timeout had passed, before the deadline
+       * was acted on: this process was stalled (stopped, blocked) while the successor got ready.
        */
       readLate: boolean;
     }
@@ -267,6 +267,7 @@ export async function startSuccessor(spec: SuccessorSpec): Promise<SuccessorResu
   let immediate: NodeJS.Immediate | undefined;
   /** Set when the deadline passed before the READY was read: this process was not running (issue 17). */
   let timerFired = false;
+  const armedAt = performance.now();
   const stopped = new Promise<'timeout' | 'aborted'>((resolve) => {
     // The deadline is judged on what the successor did, not on when this process gets to
     // run. After a stall (SIGSTOP, a long GC pause, a blocking call) the expired timer
@@ -288,7 +289,10 @@ export async function startSuccessor(spec: SuccessorSpec): Promise<SuccessorResu
   clearTimeout(timer);
   if (immediate !== undefined) clearImmediate(immediate);
   if (typeof event === 'object' && event.kind === 'ready') {
-    if (event.info.pid === pid) return { ok: true, pid, child, channel, info: event.info, standby, readLate: timerFired };
+    // Late by the clock as well as by the timer: a process stopped inside its I/O poll
+    // reads the channel on resuming before its timers get a turn (seen on Node 24).
+    const readLate = timerFired || performance.now() - armedAt >= spec.timeoutMs;
+    if (event.info.pid === pid) return { ok: true, pid, child, channel, info: event.info, standby, readLate };
   }
 
   if (typeof event === 'object' && event.kind === 'refused') {
