@@ -49,17 +49,18 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
 import { closeWithoutUnlink } from './listeners.js';
+import { Connections } from './connections.js';
 import { STOP_QUIET_MAX_MS, STOP_QUIET_MS } from './defaults.js';
 
 interface Tracked {
   server: net.Server;
   /** Open connections: for TLS servers the transports ('connection'), which close with them. */
-  sockets: Set<net.Socket>;
+  sockets: Connections;
   /**
    * A TLS server's TLS sockets ('secureConnection'), the ones its HTTP responses are
    * written on; for a plain server `sockets` holds those already.
    */
-  tlsSockets: Set<net.Socket> | undefined;
+  tlsSockets: Connections | undefined;
   sessions: Set<http2.Http2Session>;
   draining: boolean;
   /** When the last connection was accepted (epoch ms). */
@@ -78,33 +79,24 @@ function isTls(server: net.Server): boolean {
   return typeof (server as net.Server & { addContext?: unknown }).addContext === 'function';
 }
 
-/** A 'close' listener that takes the closing socket out of `set`: one function for all of them. */
-function remover(set: Set<net.Socket>): (this: net.Socket) => void {
-  return function (this: net.Socket) {
-    set.delete(this);
-  };
-}
-
 /**
  * Start tracking a server's connections. Must run before the server accepts anything.
  *
- * What it costs: a Set add and one 'close' listener (shared, not a closure) per
- * connection, and nothing per request until the drain begins (bench/instructions.mjs
- * counts it against a plain server: a request listener and two closures per connection
- * had cost 2-3 % of a hello-world request).
+ * What it costs: an array push and one shared 'close' listener per connection
+ * (connections.ts says why not a Set), and nothing per request until the drain begins
+ * (bench/instructions.mjs counts it against a plain server: a request listener and two
+ * closures per connection had cost 2-3 % of a hello-world request).
  */
 export function track(server: net.Server): void {
   if (tracked.has(server)) return;
   const tls = isTls(server) && !isHttp2(server);
-  const t: Tracked = { server, sockets: new Set(), tlsSockets: tls ? new Set() : undefined, sessions: new Set(), draining: false, lastConnectionAt: 0 };
+  const t: Tracked = { server, sockets: new Connections(), tlsSockets: tls ? new Connections() : undefined, sessions: new Set(), draining: false, lastConnectionAt: 0 };
   tracked.set(server, t);
   // TLS servers emit 'secureConnection' with the TLS socket; the raw 'connection' is
   // its transport, and closes with it, so counting 'connection' is right for all kinds.
-  const forget = remover(t.sockets);
   server.on('connection', (socket: net.Socket) => {
     t.sockets.add(socket);
     t.lastConnectionAt = Date.now();
-    socket.on('close', forget);
   });
   if (isHttp2(server)) {
     server.on('session', (session: http2.Http2Session) => {
@@ -116,11 +108,7 @@ export function track(server: net.Server): void {
   }
   const tlsSockets = t.tlsSockets;
   if (tlsSockets !== undefined) {
-    const forgetTls = remover(tlsSockets);
-    server.on('secureConnection', (socket: net.Socket) => {
-      tlsSockets.add(socket);
-      socket.on('close', forgetTls);
-    });
+    server.on('secureConnection', (socket: net.Socket) => tlsSockets.add(socket));
   }
 }
 
