@@ -3,12 +3,13 @@
  * 'close', counted and walked only when a drain runs.
  *
  * Why not a Set. A `Set<net.Socket>` with one add and one delete per connection cost a
- * server 3-5 % of its throughput on a new connection per request (an A/B on one build,
- * wrk -t1 -c32 Connection: close, 9 rotating rounds, the same daemon with the Set and
- * without any tracking: 0.93-0.97x against 0.99x of a plain server, CPU per request
- * 42-43 against 38-40 µs), nearly all of it in V8's scavenger (perf: ScavengeObject 3 %
- * of samples against 0.6 %). The same bookkeeping as an array with swap-remove, each
- * socket holding its own index, measured as no tracking did.
+ * daemon 2-8 % of its throughput on a new connection per request, nearly all of it in
+ * V8's scavenger (perf: ScavengeObject 3 % of samples against a plain server's 0.6 %).
+ * A/B of 2026-12-04, wrk -t1 -c32 Connection: close, 9 rotating rounds of 3 s per run,
+ * medians against a plain server in the same run: the daemon with the Set 0.92-0.98x in
+ * six runs of seven (1.02x in one), 41-46 µs of CPU per request against plain's 37-41;
+ * with no tracking at all 0.99x (two runs); with this array 0.98-1.04x (three runs),
+ * 38-40 µs.
  */
 import type * as net from 'node:net';
 
