@@ -34,6 +34,11 @@ const run = (file, args) =>
     });
   });
 const say = (s) => process.stdout.write(`${s}\n`);
+/** On a failure, the daemon's own account: the last lines of its log. */
+const sayLog = () => {
+  const lines = fs.existsSync(logfile) ? fs.readFileSync(logfile, 'utf8').trimEnd().split('\n').slice(-20) : ['(no log was written)'];
+  say(`\n$ tail -n 20 ${logfile}\n${lines.join('\n')}`);
+};
 let ok = true;
 
 say(`$ node examples/hello.js --port 0 --host 127.0.0.1 --daemon -p ${pidfile} -l ${logfile}`);
@@ -41,6 +46,8 @@ const started = await run(process.execPath, [hello, '--port', '0', '--host', '12
 say(started.out);
 if (started.code !== 0) {
   say(`the launcher exited ${started.code}`);
+  sayLog();
+  fs.rmSync(dir, { recursive: true, force: true });
   process.exit(1);
 }
 const port = Number(/listening on [^\s]*:(\d+)/.exec(started.out)?.[1]);
@@ -82,6 +89,7 @@ try {
   const stopped = await run(process.execPath, [cli, 'stop', '-p', pidfile]);
   say(stopped.out);
   if (stopped.code !== 0) ok = false;
+  if (!ok) sayLog();
   fs.rmSync(dir, { recursive: true, force: true });
 }
 say(ok ? '\nOK: every request was served through every reload.' : '\nFAILED: see above.');
