@@ -275,6 +275,32 @@ export function get(port: number, urlPath = '/', agent: http.Agent | false = fal
   });
 }
 
+/**
+ * One GET to 127.0.0.1 that resolves as soon as the response headers arrive, with the
+ * body still to come. A server that sends its headers before its body (the fixtures'
+ * `/slow`) has the request in flight from then on: proof of where it runs, which a
+ * count of the server's sockets is not (any socket it opens meanwhile counts too).
+ */
+export function getStarted(port: number, urlPath: string, timeoutMs = 15_000): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Promise<string> }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: timeoutMs }, (res) => {
+      const body = new Promise<string>((done, fail) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => done(text));
+        res.on('close', () => {
+          if (!res.complete) fail(new Error(`GET ${urlPath}: the connection closed before the body ended (got ${JSON.stringify(text)})`));
+        });
+      });
+      body.catch(() => {}); // the caller awaits it; until then an early failure is not unhandled
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
+    req.on('error', reject);
+  });
+}
+
 export interface LoadStats {
   ok: number;
   failed: number;

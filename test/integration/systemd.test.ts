@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import { renderSystemd, renderSystemdNotify, renderSystemdSocket } from '../../src/init-scripts/systemd.js';
 import type { InitScriptSpec, RenderedFile } from '../../src/init-scripts/types.js';
-import { cleanup, get, load } from '../helpers/util.js';
+import { cleanup, get, getStarted, load } from '../helpers/util.js';
 import { type Container, SRV, bootContainer, containerPid, freePort, pollUntil, unitSettled } from '../helpers/systemd.js';
 
 import { jest } from '@jest/globals';
@@ -91,17 +91,23 @@ async function mainPid(u: Unit): Promise<number> {
 
 /** Wait for the unit to be active with a MainPID that is named in the pidfile and serves. */
 async function settled(u: Unit, not?: number): Promise<number> {
-  return pollUntil(
-    async () => {
-      const s = await c.show(u.service);
-      const pid = Number(s.MainPID);
-      if (s.ActiveState !== 'active' || s.SubState !== 'running' || pid <= 0 || pid === not) return undefined;
-      if (containerPid(c, u.pidfile) !== pid) return undefined;
-      return pid;
-    },
-    20_000,
-    () => `${u.service} to be active with a new MainPID named in ${u.pidfile}`,
-  );
+  let seen = '';
+  try {
+    return await pollUntil(
+      async () => {
+        const s = await c.show(u.service);
+        const pid = Number(s.MainPID);
+        seen = `${s.ActiveState}/${s.SubState}, MainPID ${s.MainPID}, NRestarts ${s.NRestarts}, pidfile names ${containerPid(c, u.pidfile) ?? 'nothing'}`;
+        if (s.ActiveState !== 'active' || s.SubState !== 'running' || pid <= 0 || pid === not) return undefined;
+        if (containerPid(c, u.pidfile) !== pid) return undefined;
+        return pid;
+      },
+      20_000,
+      () => `${u.service} to be active with a new MainPID named in ${u.pidfile} (last seen: ${seen})`,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${await c.journal(u.service, 40)}`);
+  }
 }
 
 async function servedBy(u: Unit): Promise<number> {
@@ -351,22 +357,20 @@ describe('socket activation under Type=forking (R5.3)', () => {
 async function stopAfterBusyHandoff(name: string, render: (spec: InitScriptSpec) => RenderedFile[], kind: InitScriptSpec['kind']) {
   const u = await makeUnit(name, render, { kind });
   await c.systemctl(['start', u.service]);
-  const sockets = (pid: number) =>
-    fs.readdirSync(c.hostPath(`/proc/${pid}/fd`)).filter((fd) => fs.readlinkSync(c.hostPath(`/proc/${pid}/fd/${fd}`)).startsWith('socket:')).length;
-  /** A /slow request that `pid` has accepted. */
+  /** A /slow request in flight in `pid`: resolves once `pid` has sent its headers, to the body to come. */
   const slowTo = async (pid: number, ms: number) => {
-    const idle = sockets(pid);
-    const reply = get(u.port, `/slow?ms=${ms}`);
-    await pollUntil(async () => sockets(pid) > idle, 5_000, () => `PID ${pid} to accept the slow request`);
-    return reply;
+    const started = await getStarted(u.port, `/slow?ms=${ms}`);
+    expect({ status: started.status, pid: started.headers['x-pid'] }).toEqual({ status: 200, pid: String(pid) });
+    return started.body;
   };
   const before = await settled(u);
-  // A request in flight keeps the old generation draining past the end of the reload.
-  const slow1 = await slowTo(before, 2_000);
+  // A request in flight keeps the old generation draining past the end of the reload
+  // (5 s: longer than a reload takes on a loaded machine).
+  const slow1 = await slowTo(before, 5_000);
   await c.systemctl(['reload', u.service]);
   const after = await settled(u, before);
   if (kind === 'systemd-notify') expect(await c.journal(u.service, 60)).toMatch(/Supervising process \d+ which is not our child/);
-  expect((await slow1).body).toBe(`slow ${before}\n`);
+  expect(await slow1).toBe(`slow ${before}\n`);
   await pollUntil(async () => !fs.existsSync(c.hostPath(`/proc/${before}`)), 10_000, () => `old generation ${before} to exit`);
   // Stop while the adopted successor is busy: its request must finish (drain), and the
   // unit must end cleanly.
@@ -376,7 +380,7 @@ async function stopAfterBusyHandoff(name: string, render: (spec: InitScriptSpec)
   const journal = s.Result === 'success' ? '' : await c.journal(u.service, 30);
   await c.systemctl(['reset-failed', u.service], true);
   expect({ state: s.ActiveState, result: s.Result, journal }).toEqual({ state: 'inactive', result: 'success', journal: '' });
-  expect((await slow2).body).toBe(`slow ${after}\n`);
+  expect(await slow2).toBe(`slow ${after}\n`);
   expect(fs.existsSync(c.hostPath(u.pidfile))).toBe(false);
 }
 
