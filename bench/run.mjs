@@ -114,6 +114,7 @@ async function launcher() {
   const bare = [];
   const launch = [];
   const boot = [];
+  const noCommander = [];
   for (let i = 0; i < cfg.launches; i++) {
     const p = await startPlain(freshLoopback());
     bare.push(p.startMs);
@@ -122,11 +123,15 @@ async function launcher() {
     launch.push(f.launcherMs);
     await f.stop();
     boot.push(await emptyNodeMs());
+    // For reference, not a target: the same without the example's commander.
+    const o = await startForkover(freshLoopback(), { workers: 1, form: 'options' });
+    noCommander.push(o.launcherMs);
+    await o.stop();
   }
   // The target's baseline (issue 13): a launcher that is a Node process and a daemon that
   // is another cost at least one empty Node start plus one bare start-to-listen.
   const floorMs = median(boot) + median(bare);
-  return { bareStartMs: median(bare), launcherMs: median(launch), emptyNodeMs: median(boot), floorMs, samples: { bare, launch, boot } };
+  return { bareStartMs: median(bare), launcherMs: median(launch), emptyNodeMs: median(boot), floorMs, noCommanderMs: median(noCommander), samples: { bare, launch, boot, noCommander } };
 }
 
 /** An empty Node process (`node -e 0`), spawn to exit: what any Node launcher costs before its first line runs. */
@@ -314,6 +319,7 @@ function report(m, tp, ho, la, rss, sbRss, leak) {
     ...rows.map((x) => `| ${x.measure} | ${x.value} | ${x.baseline} | ${x.ratioText ?? `${x.ratio.toFixed(2)}×`} | ${x.target} | ${x.pass ? 'PASS' : 'FAIL'} |`),
     '',
     `What --standby costs: its waiting Node process holds ${(sbRss.standbyKiB / 1024).toFixed(1)} MiB RSS, of which ${(sbRss.privateKiB / 1024).toFixed(1)} MiB are its own (the rest is Node's code, shared with the daemon); median of ${sbRss.samples.length}.`,
+    `The launcher of an app that loads no flag parser (bench/servers/options.mjs: plain.mjs's server with forkover({ … }), where examples/hello.js loads commander): ${la.noCommanderMs.toFixed(0)} ms, ${(la.noCommanderMs / la.floorMs).toFixed(2)}× the same floor (for reference; the target row runs examples/hello.js).`,
     '',
     'Every server: median req/s, CPU time per request of all its processes (PM2\'s master included), and failures from the Node client run:',
     '',
@@ -355,6 +361,7 @@ async function main() {
     `  launcher ${la.launcherMs.toFixed(0)} ms, bare start-to-listen ${la.bareStartMs.toFixed(0)} ms; ` +
       `empty Node start ${la.emptyNodeMs.toFixed(0)} ms, so two Node starts take at least ${la.floorMs.toFixed(0)} ms (${(la.floorMs / la.bareStartMs).toFixed(2)}× bare)`,
   );
+  say(`  an app without commander (bench/servers/options.mjs): launcher ${la.noCommanderMs.toFixed(0)} ms, ${(la.noCommanderMs / la.floorMs).toFixed(2)}× the floor`);
   say('idle RSS:');
   const rss = await idleRss();
   say(`  forkover ${(rss.forkoverKiB / 1024).toFixed(1)} MiB, plain ${(rss.plainKiB / 1024).toFixed(1)} MiB`);

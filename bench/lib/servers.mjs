@@ -53,6 +53,7 @@ export function cliArg(name, dflt) {
   return i > 0 ? process.argv[i + 1] : dflt;
 }
 const PLAIN = path.join(ROOT, 'bench/servers/plain.mjs');
+const OPTIONS_APP = path.join(ROOT, 'bench/servers/options.mjs');
 const SHARED = path.join(ROOT, 'bench/servers/shared.mjs');
 const PM2_APP = path.join(ROOT, 'bench/servers/pm2-app.cjs');
 const PM2_BIN = path.join(ROOT, 'node_modules/pm2/bin/pm2');
@@ -267,11 +268,13 @@ export async function startShared(host, procs = 2) {
  *    --port P`, the plain baseline server unchanged. Its listen() on port 0 would bind
  *    afresh and not be handed over (README, "Run an existing app unchanged"), so P is a
  *    free port picked here.
+ *  - `form: 'options'`: bench/servers/options.mjs, plain.mjs's server calling forkover()
+ *    with an options object, without commander (the launcher's cost with forkover alone).
  */
 export async function startForkover(host, { workers = 1, extra = [], form = 'library' } = {}) {
-  if (form !== 'library' && form !== 'start') throw new TypeError(`startForkover: form is 'library' or 'start', not ${JSON.stringify(form)}`);
+  if (!['library', 'start', 'options'].includes(form)) throw new TypeError(`startForkover: form is 'library', 'start' or 'options', not ${JSON.stringify(form)}`);
   const dir = tmpdir();
-  const name = form === 'start' ? 'plain' : 'hello';
+  const name = { library: 'hello', start: 'plain', options: 'options' }[form];
   const pidfile = path.join(dir, `${name}.pid`);
   const logfile = path.join(dir, `${name}.log`);
   pidfiles.add(pidfile);
@@ -279,7 +282,7 @@ export async function startForkover(host, { workers = 1, extra = [], form = 'lib
   const args =
     form === 'start'
       ? [paths.cli, 'start', ...flags, '--', process.execPath, PLAIN, '--host', host, '--port', String(await freePort(host))]
-      : [paths.hello, '--host', host, '--port', '0', ...flags];
+      : [form === 'options' ? OPTIONS_APP : paths.hello, '--host', host, '--port', '0', ...flags];
   const t0 = performance.now();
   const r = await run(process.execPath, args, { cwd: dir });
   const launcherMs = performance.now() - t0;
