@@ -261,18 +261,9 @@ export interface Reply {
 }
 
 /** One GET to 127.0.0.1. */
-export function get(port: number, urlPath = '/', agent: http.Agent | false = false, timeoutMs = 15_000): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
-    req.on('error', reject);
-  });
+export async function get(port: number, urlPath = '/', agent: http.Agent | false = false, timeoutMs = 15_000): Promise<Reply> {
+  const started = await getStarted(port, urlPath, agent, timeoutMs);
+  return { status: started.status, headers: started.headers, body: await started.body };
 }
 
 /**
@@ -281,14 +272,22 @@ export function get(port: number, urlPath = '/', agent: http.Agent | false = fal
  * `/slow`) has the request in flight from then on: proof of where it runs, which a
  * count of the server's sockets is not (any socket it opens meanwhile counts too).
  */
-export function getStarted(port: number, urlPath: string, timeoutMs = 15_000): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Promise<string> }> {
+export function getStarted(
+  port: number,
+  urlPath: string,
+  agent: http.Agent | false = false,
+  timeoutMs = 15_000,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Promise<string> }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent, timeout: timeoutMs }, (res) => {
       const body = new Promise<string>((done, fail) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (text += c));
         res.on('end', () => done(text));
+        // The cause, when there is one (the response's, or the request's: a timeout); 'close' comes after it.
+        res.on('error', fail);
+        req.on('error', fail);
         res.on('close', () => {
           if (!res.complete) fail(new Error(`GET ${urlPath}: the connection closed before the body ended (got ${JSON.stringify(text)})`));
         });

@@ -97,9 +97,9 @@ async function settled(u: Unit, not?: number): Promise<number> {
       async () => {
         const s = await c.show(u.service);
         const pid = Number(s.MainPID);
-        seen = `${s.ActiveState}/${s.SubState}, MainPID ${s.MainPID}, NRestarts ${s.NRestarts}, pidfile names ${containerPid(c, u.pidfile) ?? 'nothing'}`;
-        if (s.ActiveState !== 'active' || s.SubState !== 'running' || pid <= 0 || pid === not) return undefined;
-        if (containerPid(c, u.pidfile) !== pid) return undefined;
+        const named = containerPid(c, u.pidfile);
+        seen = `${s.ActiveState}/${s.SubState}, MainPID ${s.MainPID}, NRestarts ${s.NRestarts}, pidfile names ${named ?? 'nothing'}`;
+        if (s.ActiveState !== 'active' || s.SubState !== 'running' || pid <= 0 || pid === not || named !== pid) return undefined;
         return pid;
       },
       20_000,
