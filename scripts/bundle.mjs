@@ -1,42 +1,90 @@
 #!/usr/bin/env node
-// Second build step (after tsc): bundle the library entry, dist/index.js, into one ESM
-// module, with the code only some processes need (the handoff, workers, systemd
-// supervision, privileges, the launcher) split into chunks that load when first imported.
+// Second build step (after tsc): bundle the library entry, dist/index.js, and forkover
+// start's preload, dist/start.js, into ESM modules that share one chunk, dist/chunks/core-*.js,
+// with the code only some processes need (workers, systemd supervision, privileges, PID 1
+// mode, --health) in chunks of their own that load when first imported.
 //
-// Why: every start and every handoff loads the app's import graph from scratch, and
-// resolving and linking ~15 small ESM files costs more than the code in them. Measured
-// on the 2-CPU bench machine: `import 'forkover'` took 25–32 ms as separate files and
-// 17–18 ms bundled (12 alternating runs each). One file with no chunks was slower
-// (23–32 ms): it parses code that most processes never run. Dependencies stay external (a user's commander `Command` must be the
-// class forkover checks against), and so do Node's built-ins.
+// Why: every start and every cold handoff loads the app's import graph from scratch in a
+// new process, and Node's ESM loader pays for each module it resolves, reads and links
+// more than for the code in it. Measured on the 2-CPU bench machine (Node 20, median of
+// 15–21 fresh processes, after commander was loaded): `import 'forkover'` took 7.7 ms with
+// esbuild's code splitting, which cut the start path into 10 chunks (one per set of entry
+// points that reach a module), and 5.9 ms with the start path in one chunk. Fifteen
+// empty modules cost 3.2 ms imported side by side, 5.4 ms as a chain. Rollup is used
+// because it can be told which chunk a module goes to (manualChunks); esbuild cannot.
 //
-// Everything else in dist/ (cli.js, init-scripts/, the .d.ts files) stays as tsc wrote
-// it: the CLI is not on any start-up path, and the types describe the same API.
+// Which modules are in core: every module the entries import statically. So the source
+// decides: a static import puts a module on every process's start path, a dynamic
+// import() keeps it out until it is called for.
+//
+// Dependencies stay external (a user's commander `Command` must be the class forkover
+// checks against), and so do Node's built-ins. Everything else in dist/ (cli.js,
+// init-scripts/, the .d.ts files) stays as tsc wrote it: the CLI is not on any start-up
+// path, and the types describe the same API.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { rollup } from 'rollup';
 
 const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist');
-const entry = path.join(dist, 'index.js');
-if (!fs.existsSync(entry)) {
-  process.stderr.write(`bundle: ${entry} is missing; run tsc first (npm run build does both)\n`);
-  process.exit(1);
+const entries = { index: path.join(dist, 'index.js'), start: path.join(dist, 'start.js') };
+for (const file of Object.values(entries)) {
+  if (!fs.existsSync(file)) {
+    process.stderr.write(`bundle: ${file} is missing; run tsc first (npm run build does both)\n`);
+    process.exit(1);
+  }
 }
-// Chunk names carry a content hash: clear the last build's so none are left behind.
-fs.rmSync(path.join(dist, 'chunks'), { recursive: true, force: true });
-await build({
-  // start.js, forkover start's preload, shares the chunks: one copy of each module per process.
-  entryPoints: { index: entry, start: path.join(dist, 'start.js') },
-  outdir: dist,
-  allowOverwrite: true,
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  packages: 'external',
-  chunkNames: 'chunks/[name]-[hash]',
-  sourcemap: true,
-  logLevel: 'warning',
+
+/** A file of tsc's output, with the source map tsc wrote beside it, so the bundle's maps lead to src/. */
+function loadWithMap(id) {
+  if (!id.startsWith(dist) || !id.endsWith('.js')) return null;
+  const code = fs.readFileSync(id, 'utf8');
+  const mapFile = `${id}.map`;
+  return { code, map: fs.existsSync(mapFile) ? fs.readFileSync(mapFile, 'utf8') : null };
+}
+
+const bundle = await rollup({
+  input: entries,
+  external: (id) => !id.startsWith('.') && !path.isAbsolute(id), // node:*, commander, signal-exit, proper-lockfile
+  plugins: [{ name: 'tsc-source-maps', load: loadWithMap }],
+  // An external imported only for its side effects is dropped: Node's built-ins and these
+  // packages have none that forkover relies on, and a chunk that uses one imports it.
+  treeshake: { moduleSideEffects: 'no-external' },
+  // Modules that import each other (daemon.ts and drain.ts) are fine within one chunk.
+  onwarn(warning, warn) {
+    if (warning.code !== 'CIRCULAR_DEPENDENCY') warn(warning);
+  },
 });
+
+let core;
+/** Every module the entries reach by static imports, the entries aside. */
+function staticallyReached(getModuleInfo) {
+  const reached = new Set();
+  const walk = (id) => {
+    if (reached.has(id)) return;
+    reached.add(id);
+    for (const dep of getModuleInfo(id)?.importedIds ?? []) if (path.isAbsolute(dep)) walk(dep);
+  };
+  Object.values(entries).forEach(walk);
+  Object.values(entries).forEach((e) => reached.delete(e));
+  return reached;
+}
+
+// Chunk names carry a content hash: clear the last build's so none are left behind. Rollup
+// has read every input by now, so writing over dist/index.js is safe.
+fs.rmSync(path.join(dist, 'chunks'), { recursive: true, force: true });
+await bundle.write({
+  dir: dist,
+  format: 'es',
+  entryFileNames: '[name].js',
+  chunkFileNames: 'chunks/[name]-[hash].js',
+  sourcemap: true,
+  // Rollup would repeat the core chunk's imports of built-ins in each entry, to keep their
+  // order of evaluation; they have no side effects to order.
+  hoistTransitiveImports: false,
+  manualChunks(id, { getModuleInfo }) {
+    core ??= staticallyReached(getModuleInfo);
+    return core.has(id) ? 'core' : undefined;
+  },
+});
+await bundle.close();
