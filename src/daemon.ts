@@ -47,14 +47,18 @@ import {
 } from './listeners.js';
 import { type DrainHook, drainGeneration, track } from './drain.js';
 import { checkSignalConflicts, onFinalExit, onSignals, type StopSignal } from './signals.js';
-// Loaded only when needed, to keep a generation's start-up close to bare Node (issue 6):
-// handoff.js on the first upgrade, systemd/supervisor.js (and with it node:tls, for the
-// watchdog) in notify mode only, privileges.js with --user only.
+// The handoff code is part of every generation's start: each one needs it in memory
+// before READY, because a deploy that replaces dist/ right after a start removes the
+// files a later import() would read (handoff.test.ts), and inside the bundle's one start
+// chunk it costs less than a chunk of its own (scripts/bundle.mjs). Loaded only when
+// needed, to keep a generation's start-up close to bare Node (issue 6):
+// systemd/supervisor.js (and with it node:tls, for the watchdog) in notify mode only,
+// privileges.js with --user only, workers.js with --workers only.
 import type { Supervisor } from './systemd/supervisor.js';
 import { planAdoption } from './systemd/activation.js';
 import type { HealthCheck } from './systemd/watchdog.js';
 import type { WorkerSet } from './workers.js';
-import type { LaunchSpec, Standby, SuccessorResult } from './handoff.js';
+import { type LaunchSpec, Standby, type SuccessorResult, startSuccessor } from './handoff.js';
 import type { InitLink } from './init-link.js';
 import { HEALTH_LISTENER } from './defaults.js';
 
@@ -264,7 +268,7 @@ export class Daemon {
     // The title is what init scripts match on (R6.4) and part of our recorded identity.
     process.title = this.settings.name;
     this.identity = selfIdentity(this.settings.name);
-    onFinalExit(() => this.cleanupAtExit());
+    await onFinalExit(() => this.cleanupAtExit());
     // `status` shows a failing log (a full disk) from the sidecar (issue 17).
     onLogFailure(() => this.republish());
     onSignals({ stop: (sig) => this.onStopSignal(sig), upgrade: (sig) => void this.upgrade(sig) });
@@ -453,11 +457,6 @@ export class Daemon {
    */
   async ready(): Promise<void> {
     if (this.phase !== 'starting') return;
-    // The handoff code, loaded while the listeners bind and awaited before anyone hears
-    // READY: a deploy that replaces dist/ right after the launcher returns deletes the
-    // chunk a USR2 would import (handoff.test.ts). Issue 6 kept it out of start-up; here
-    // it overlaps the binds and costs the start a few milliseconds at most.
-    const handoffCode = this.role === 'worker' ? undefined : import('./handoff.js').catch(() => undefined);
     try {
       // Socket-activated fds (only a non-child can have them): a lone socket goes to a
       // lone server whatever the names (systemd/activation.ts).
@@ -470,8 +469,6 @@ export class Daemon {
       const unclaimed = this.inherited.filter((i) => !this.used.some((l) => l.name === i.name));
       if (this.lateGraceMs > 0 && this.role === 'child' && unclaimed.length > 0) this.holdForLateListen(unclaimed);
       else unclaimed.forEach(closeUnclaimed);
-      // Before the pidfile names us: from then on a USR2 may come, and must find us ready.
-      await handoffCode;
       // R1.10, R10.4: every listener is bound; drop root (--user) before publishing and READY.
       const pf = this.settings.pidfile;
       if (this.settings.user !== undefined) {
@@ -518,7 +515,6 @@ export class Daemon {
   private async spawnStandby(): Promise<void> {
     let r: Standby | { reason: string };
     try {
-      const { Standby } = await import('./handoff.js');
       r = await Standby.spawn(this.launchSpec(), (how) => {
         const waiting = this.standby;
         if (waiting === undefined || waiting !== r) return; // used or discarded: not news
@@ -693,34 +689,20 @@ export class Daemon {
     const record: HandoffRecord = { seq, startedAt, generation: this.generation + 1, parent: this.identity, draining };
     // A standby still starting is a few milliseconds from ready; a cold start is a Node start.
     if (this.arming !== undefined) await this.arming;
-    // Normally in memory already (ready() loaded it). If not, and the build on disk was
-    // replaced since this generation started, its chunk may be gone: that is a rolled
-    // back handoff with the reason, never an unhandled rejection that ends the daemon.
-    const loaded = await import('./handoff.js').then(
-      (mod) => ({ mod }),
-      (err: unknown) => ({ err }),
-    );
-    const result: SuccessorResult =
-      'err' in loaded
-        ? {
-            ok: false,
-            pid: undefined,
-            reason: `cannot load forkover's handoff code (${describe(loaded.err).split('\n')[0]}); if forkover was replaced on disk after this generation started, restart the service`,
-          }
-        : await loaded.mod.startSuccessor({
-            ...this.launchSpec(),
-            standby: this.takeStandby(),
-            env: {
-              [ENV.ROLE]: 'child',
-              [ENV.CWD]: this.settings.cwd,
-              [ENV.HANDOFF]: JSON.stringify(record),
-              ...(this.initName !== undefined ? { [ENV.INIT]: this.initName } : {}),
-              ...(this.systemd?.successorEnv() ?? {}),
-            },
-            timeoutMs: this.settings.upgradeTimeoutMs,
-            signal: this.upgradeAbort.signal,
-            pidfile: this.settings.pidfile,
-          });
+    const result: SuccessorResult = await startSuccessor({
+      ...this.launchSpec(),
+      standby: this.takeStandby(),
+      env: {
+        [ENV.ROLE]: 'child',
+        [ENV.CWD]: this.settings.cwd,
+        [ENV.HANDOFF]: JSON.stringify(record),
+        ...(this.initName !== undefined ? { [ENV.INIT]: this.initName } : {}),
+        ...(this.systemd?.successorEnv() ?? {}),
+      },
+      timeoutMs: this.settings.upgradeTimeoutMs,
+      signal: this.upgradeAbort.signal,
+      pidfile: this.settings.pidfile,
+    });
     this.upgradeAbort = undefined;
     if (result.standby !== undefined) log(`handoff ${seq}: ${result.standby}`);
     if (!result.ok && result.refused === true) {

@@ -14,7 +14,6 @@
  * Holds the only `process.on('SIG…')` calls of the daemon. Must not: know what
  * "upgrade" or "stop" do.
  */
-import { onExit } from 'signal-exit';
 import { ForkoverError } from './errors.js';
 
 export type StopSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT';
@@ -74,9 +73,14 @@ export function checkSignalConflicts(): void {
 
 /**
  * Run `cleanup` synchronously when the process exits for any reason, including a fatal
- * signal nobody else handles (signal-exit). Returns its undo.
+ * signal nobody else handles (signal-exit). Resolves to its undo once armed.
+ *
+ * signal-exit is imported here, not at the top: a generation arms this before it claims
+ * the pidfile, and the launcher, which loads this module too, never needs it (about 2 ms
+ * of a start, for resolving and loading its two modules).
  */
-export function onFinalExit(cleanup: () => void): () => void {
+export async function onFinalExit(cleanup: () => void): Promise<() => void> {
+  const { onExit } = await import('signal-exit');
   return onExit(() => {
     cleanup();
   });
