@@ -393,6 +393,8 @@ describe('rollback (R2.4, R3.4)', () => {
     const g2 = readPid(d.pidfile)!;
     track(g2);
     expect(g2).not.toBe(d.pid);
+    // Only a closed old generation guarantees the next connection reaches the new one.
+    await waitUntil(() => !alive(d.pid), 10_000, 'the old generation to exit');
     expect((await get(d.port)).body).toBe(`hello from ${g2}\n`);
   });
 
