@@ -268,7 +268,7 @@ export class Daemon {
     // The title is what init scripts match on (R6.4) and part of our recorded identity.
     process.title = this.settings.name;
     this.identity = selfIdentity(this.settings.name);
-    await onFinalExit(() => this.cleanupAtExit());
+    onFinalExit(() => this.cleanupAtExit());
     // `status` shows a failing log (a full disk) from the sidecar (issue 17).
     onLogFailure(() => this.republish());
     onSignals({ stop: (sig) => this.onStopSignal(sig), upgrade: (sig) => void this.upgrade(sig) });

@@ -14,6 +14,7 @@
  * Holds the only `process.on('SIG…')` calls of the daemon. Must not: know what
  * "upgrade" or "stop" do.
  */
+import { onExit } from 'signal-exit';
 import { ForkoverError } from './errors.js';
 
 export type StopSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT';
@@ -73,14 +74,14 @@ export function checkSignalConflicts(): void {
 
 /**
  * Run `cleanup` synchronously when the process exits for any reason, including a fatal
- * signal nobody else handles (signal-exit). Resolves to its undo once armed.
+ * signal nobody else handles (signal-exit). Returns its undo.
  *
- * signal-exit is imported here, not at the top: a generation arms this before it claims
- * the pidfile, and the launcher, which loads this module too, never needs it (about 2 ms
- * of a start, for resolving and loading its two modules).
+ * signal-exit is bundled into forkover's start chunk (scripts/bundle.mjs): loaded from
+ * node_modules, by an import() here, it cost every generation 3.4 ms before it could
+ * claim the pidfile (median of 15 --daemon starts; issue 13), where resolving the package
+ * and reading its two modules cannot overlap anything.
  */
-export async function onFinalExit(cleanup: () => void): Promise<() => void> {
-  const { onExit } = await import('signal-exit');
+export function onFinalExit(cleanup: () => void): () => void {
   return onExit(() => {
     cleanup();
   });

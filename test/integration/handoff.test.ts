@@ -44,14 +44,22 @@ async function handoff(pidfile: string, signal: NodeJS.Signals = 'SIGUSR2'): Pro
 /**
  * A private copy of the built package in `dir`/pkg, as `npm ci` leaves one in
  * node_modules/forkover, with examples/hello.js beside it. Returns the app's path.
+ * `without` names packages its node_modules lacks (the others are links to ours).
  */
-function privatePackage(dir: string): { pkg: string; app: string } {
+function privatePackage(dir: string, without: string[] = []): { pkg: string; app: string } {
   const pkg = path.join(dir, 'pkg');
   fs.mkdirSync(path.join(pkg, 'examples'), { recursive: true });
   fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(pkg, 'package.json'));
   fs.cpSync(path.join(ROOT, 'dist'), path.join(pkg, 'dist'), { recursive: true });
   fs.copyFileSync(path.join(ROOT, 'examples/hello.js'), path.join(pkg, 'examples/hello.js'));
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(pkg, 'node_modules'));
+  if (without.length === 0) {
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(pkg, 'node_modules'));
+  } else {
+    fs.mkdirSync(path.join(pkg, 'node_modules'));
+    for (const name of fs.readdirSync(path.join(ROOT, 'node_modules'))) {
+      if (!without.includes(name)) fs.symlinkSync(path.join(ROOT, 'node_modules', name), path.join(pkg, 'node_modules', name));
+    }
+  }
   return { pkg, app: path.join(pkg, 'examples/hello.js') };
 }
 
@@ -396,6 +404,25 @@ describe('rollback (R2.4, R3.4)', () => {
     // Only a closed old generation guarantees the next connection reaches the new one.
     await waitUntil(() => !alive(d.pid), 10_000, 'the old generation to exit');
     expect((await get(d.port)).body).toBe(`hello from ${g2}\n`);
+  });
+
+  test('signal-exit is in the start chunk: without it in node_modules a generation starts, hands over and still removes its pidfile on a fatal signal (R2.7)', async () => {
+    // scripts/bundle.mjs bundles signal-exit into core-*.js, so that no generation
+    // resolves and loads the package before it claims the pidfile (issue 13). If it ever
+    // became an import of the package again, this start would fail.
+    const dir = tmpdir();
+    const { pkg, app } = privatePackage(dir, ['signal-exit']);
+    expect(fs.existsSync(path.join(pkg, 'node_modules/signal-exit'))).toBe(false);
+    expect(fs.existsSync(path.join(pkg, 'node_modules/commander'))).toBe(true);
+    const d = await startDaemon(dir, [], app);
+    const g2 = await handoff(d.pidfile);
+    await waitUntil(() => !alive(d.pid), 10_000, 'the old generation to exit');
+    expect((await get(d.port)).body).toBe(`hello from ${g2}\n`);
+    // SIGALRM: fatal, and neither forkover nor the app handles it; signal-exit runs the
+    // generation's exit cleanup first, which removes the pidfile that names it.
+    process.kill(g2, 'SIGALRM');
+    await waitUntil(() => !alive(g2), 10_000, 'the generation to die of SIGALRM');
+    expect(fs.existsSync(d.pidfile)).toBe(false);
   });
 
   test('a new version that hangs rolls back after --upgrade-timeout; USR2 afterwards succeeds', async () => {
