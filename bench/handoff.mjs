@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 // bench/handoff (issue 3 item 10): handoffs under load, in both load modes.
 //
-//   node bench/handoff.mjs [--seconds 12] [--handoffs 20] [--workers 1] [--standby off|on|both] [--quick] [--json FILE]
+//   node bench/handoff.mjs [--seconds 12] [--handoffs 20] [--workers 1] [--standby off|on|both] [--app options|hello] [--quick] [--json FILE]
 //
 // Each mode runs twice by default: the default cold start (the new generation is a new
 // Node process, started at the signal) and `--standby` (its Node was started ahead of the
 // signal and waits in its preload; src/standby.ts).
 //
 // For each mode (a new connection per request; keep-alive through Node's own Agent) it
-// daemonizes examples/hello.js on a fresh loopback address, runs the bounded Node client
+// daemonizes the app on a fresh loopback address (--app options, the default:
+// bench/servers/options.mjs, plain.mjs's server with forkover and nothing else, so a
+// handoff is timed against the same server started bare; --app hello: examples/hello.js,
+// which also loads commander for its flags), runs the bounded Node client
 // (bench/lib/client.mjs) at concurrency 32 for --seconds, and sends USR2 --handoffs
 // times, spread over the run. Handoff latency is measured from the signal to the pidfile
 // naming the new generation, which a new generation writes only once it accepts
@@ -23,13 +26,15 @@ import { timeHandoff } from './lib/measure.mjs';
 import { FAILED_COLUMN, cliArg, failedCell, freshLoopback, killAll, machine, markdownTable, median, reexecUnderSubreaper, requireTools, snapshotBuild, spreadOver, startForkover, startPlain } from './lib/servers.mjs';
 
 /** Run both modes; resolves with one result per mode. */
-export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, standby = false, log = (s) => process.stderr.write(`${s}\n`) } = {}) {
+export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, standby = false, app = 'options', log = (s) => process.stderr.write(`${s}\n`) } = {}) {
+  const form = { options: 'options', hello: 'library' }[app];
+  if (form === undefined) throw new TypeError(`handoffBench: app is 'options' or 'hello', not ${JSON.stringify(app)}`);
   const results = [];
   for (const keepAlive of [false, true]) {
     const mode = keepAlive ? 'keep-alive' : 'new connection per request';
     const host = freshLoopback();
     // Each handoff leaves a draining generation; allow enough of them for the pace here.
-    const d = await startForkover(host, { workers, extra: ['--max-draining', '64', '--drain-timeout', '10', ...(standby ? ['--standby'] : [])] });
+    const d = await startForkover(host, { workers, form, extra: ['--max-draining', '64', '--drain-timeout', '10', ...(standby ? ['--standby'] : [])] });
     const load = startLoad({ host, port: d.port, concurrency: 32, keepAlive, maxMs: seconds * 1000 + 60_000 });
     const latencies = [];
     const bare = [];
@@ -50,6 +55,7 @@ export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, s
     await d.stop();
     const r = {
       mode,
+      app,
       start: standby ? '--standby' : 'cold',
       workers,
       seconds: Math.round(stats.elapsedMs / 100) / 10,
@@ -65,7 +71,7 @@ export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, s
     r.ratio = r.handoffMs.p50 / r.bareStartMs.p50;
     results.push(r);
     log(
-      `  ${mode}, ${r.start}: ${r.requests} requests, ${r.failed} failed (${Object.entries(r.failures).map(([k, v]) => `${k} ${v}`).join(', ')}); ` +
+      `  ${app === 'hello' ? 'examples/hello.js' : 'options.mjs'}, ${mode}, ${r.start}: ${r.requests} requests, ${r.failed} failed (${Object.entries(r.failures).map(([k, v]) => `${k} ${v}`).join(', ')}); ` +
         `${outcomes.ok}/${handoffs} handoffs ok, p50 ${r.handoffMs.p50.toFixed(0)} ms, max ${r.handoffMs.max.toFixed(0)} ms; ` +
         `bare start-to-listen p50 ${r.bareStartMs.p50.toFixed(0)} ms (ratio ${r.ratio.toFixed(2)})`,
     );
@@ -75,8 +81,9 @@ export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, s
 
 export function handoffTable(results) {
   return markdownTable(
-    [['mode', 'l'], ['new generation', 'l'], ['requests', 'r'], [FAILED_COLUMN, 'l'], ['handoffs ok', 'r'], ['handoff p50', 'r'], ['handoff max', 'r'], ['bare start-to-listen p50', 'r'], ['ratio', 'r']],
+    [['app', 'l'], ['mode', 'l'], ['new generation', 'l'], ['requests', 'r'], [FAILED_COLUMN, 'l'], ['handoffs ok', 'r'], ['handoff p50', 'r'], ['handoff max', 'r'], ['bare start-to-listen p50', 'r'], ['ratio', 'r']],
     results.map((r) => [
+      r.app === 'hello' ? 'examples/hello.js' : 'options.mjs',
       r.mode,
       r.start === 'cold' ? 'cold start (default)' : 'from a `--standby`',
       r.requests,
@@ -96,8 +103,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(im
   const handoffs = Number(cliArg('--handoffs', quick ? '5' : '20'));
   const workers = Number(cliArg('--workers', '1'));
   const standby = cliArg('--standby', 'both');
-  if (!['off', 'on', 'both'].includes(standby) || !(seconds > 0 && seconds <= 120) || !(Number.isInteger(handoffs) && handoffs > 0 && handoffs <= 500) || !(Number.isInteger(workers) && workers >= 1 && workers <= 16)) {
-    process.stderr.write('usage: node bench/handoff.mjs [--seconds 1-120] [--handoffs 1-500] [--workers 1-16] [--standby off|on|both] [--quick] [--json FILE]\n');
+  const app = cliArg('--app', 'options');
+  if (!['options', 'hello'].includes(app) || !['off', 'on', 'both'].includes(standby) || !(seconds > 0 && seconds <= 120) || !(Number.isInteger(handoffs) && handoffs > 0 && handoffs <= 500) || !(Number.isInteger(workers) && workers >= 1 && workers <= 16)) {
+    process.stderr.write('usage: node bench/handoff.mjs [--seconds 1-120] [--handoffs 1-500] [--workers 1-16] [--standby off|on|both] [--app options|hello] [--quick] [--json FILE]\n');
     process.exit(2);
   }
   try {
@@ -105,13 +113,13 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(im
     requireTools();
     snapshotBuild();
     const m = machine();
-    process.stderr.write(`bench/handoff: ${seconds} s per mode, ${handoffs} handoffs each, --workers ${workers}${quick ? ' (--quick)' : ''}; ${m.nproc} CPUs, node ${m.node}, load average ${m.loadavg}\n`);
+    process.stderr.write(`bench/handoff: ${seconds} s per mode, ${handoffs} handoffs each, --workers ${workers}, app ${app}${quick ? ' (--quick)' : ''}; ${m.nproc} CPUs, node ${m.node}, load average ${m.loadavg}\n`);
     const results = [];
-    for (const sb of standby === 'both' ? [false, true] : [standby === 'on']) results.push(...(await handoffBench({ seconds, handoffs, workers, standby: sb })));
+    for (const sb of standby === 'both' ? [false, true] : [standby === 'on']) results.push(...(await handoffBench({ seconds, handoffs, workers, standby: sb, app })));
     process.stdout.write(`${handoffTable(results)}\n`);
     const out = cliArg('--json', path.join(path.dirname(new URL(import.meta.url).pathname), 'results', 'handoff.json'));
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, `${JSON.stringify({ machine: m, seconds, handoffs, workers, standby, quick, results }, null, 2)}\n`);
+    fs.writeFileSync(out, `${JSON.stringify({ machine: m, seconds, handoffs, workers, standby, app, quick, results }, null, 2)}\n`);
     process.stderr.write(`wrote ${out}\n`);
     process.exitCode = results.some((r) => r.failed > 0) ? 1 : 0;
   } catch (err) {
