@@ -45,7 +45,7 @@ import {
   parseInherited,
   serverFd,
 } from './listeners.js';
-import { type DrainHook, drainGeneration, track } from './drain.js';
+import { type DrainHook, connectionFds, drainGeneration, track } from './drain.js';
 import { checkSignalConflicts, onFinalExit, onSignals, type StopSignal } from './signals.js';
 // The handoff code is part of every generation's start: each one needs it in memory
 // before READY, because a deploy that replaces dist/ right after a start removes the
@@ -544,6 +544,7 @@ export class Daemon {
       listeners: this.used.map((l) => ({ name: l.name, fd: l.fd! })),
       logfile: this.settings.logfile,
       keepNotify: this.systemd !== undefined, // R1.6: notify mode only
+      closeOnExec: () => connectionFds(this.used.map((l) => l.server)),
     };
   }
 

@@ -129,6 +129,22 @@ function closeAfterResponses(t: Tracked): void {
   });
 }
 
+/**
+ * The fds of the open connections of `servers` (those tracked): libuv accepts each with
+ * SOCK_CLOEXEC, so a handoff need not ask /proc whether they would leak into the next
+ * generation (respawn.ts strayFds).
+ */
+export function connectionFds(servers: Iterable<net.Server>): Set<number> {
+  const fds = new Set<number>();
+  for (const server of servers) {
+    for (const socket of tracked.get(server)?.sockets ?? []) {
+      const fd = (socket as net.Socket & { _handle?: { fd?: number } | null })._handle?.fd;
+      if (typeof fd === 'number' && fd > 2) fds.add(fd);
+    }
+  }
+  return fds;
+}
+
 /** Open connections of a tracked server, for status and tests. */
 export function openConnections(server: net.Server): number {
   return tracked.get(server)?.sockets.size ?? 0;

@@ -31,6 +31,8 @@ export interface LaunchSpec {
   /** Open this afresh for the child's stdout and stderr; otherwise it shares ours. */
   logfile: string | undefined;
   keepNotify: boolean;
+  /** Fds known to be close-on-exec (open connections), asked for when the child starts: strayFds skips them. */
+  closeOnExec?: () => ReadonlySet<number>;
 }
 
 export interface SuccessorSpec extends LaunchSpec {
@@ -115,7 +117,7 @@ async function launch(spec: LaunchSpec, env: Record<string, string>, standbyGoFd
   const fdEnv: Record<string, string> = {
     [ENV.FDS]: JSON.stringify(spec.listeners.map((l) => l.name)),
     [ENV.READY_FD]: String(readyFd),
-    [ENV.CLOSE_FDS]: strayFds([...fds, ...(typeof out === 'number' ? [out] : [])]).join(','),
+    [ENV.CLOSE_FDS]: strayFds([...fds, ...(typeof out === 'number' ? [out] : [])], spec.closeOnExec?.()).join(','),
   };
   const { file, args } = selfCommand();
   let logKey: string | undefined;
