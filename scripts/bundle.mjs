@@ -22,18 +22,18 @@
 // the core chunk, because every generation arms it before it claims the pidfile, and an
 // import() of the package there cost 3.4 ms of each start (src/signals.ts). Its copies
 // share one emitter through a global (Symbol.for('signal-exit emitter')), so the bundled
-// one and an app's own still run every handler once; its ISC licence heads the chunk.
+// one and an app's own still run every handler once; its ISC licence ends the chunk.
 //
-// The chunks are shipped without tsc's comments (the .d.ts files and the source maps
-// keep them): a process parses the whole start chunk as it loads it, and the comments
-// were a third of its bytes. Stripped, a plain server importing forkover reached listen
-// about 3.5 ms of CPU sooner (median of 31 fresh processes on the 2-CPU machine;
-// issue 13). TypeScript's printer does it, already a dependency of the build; it re-indents
-// but renames nothing, so stack traces keep forkover's function names.
+// The chunks are shipped without tsc's comments (the .d.ts files keep the doc comments,
+// and the source maps still lead to src/): a process parses the whole start chunk as it
+// loads it, and the comments were a third of its bytes. Stripped, a launcher reached its
+// spawn, and a daemon its first line to the launcher, 0.9 to 1.2 ms sooner (25
+// interleaved starts each against the build before, timed inside the processes; README,
+// issue 13, 2026-12-07). TypeScript's printer does it, already a dependency of the build:
+// it re-indents but renames nothing, so stack traces keep forkover's function names.
 //
-// Everything else in dist/ (cli.js,
-// init-scripts/, the .d.ts files) stays as tsc wrote it: the CLI is not on any start-up
-// path, and the types describe the same API.
+// Everything else in dist/ (cli.js, init-scripts/, the .d.ts files) stays as tsc wrote
+// it: the CLI is not on any start-up path, and the types describe the same API.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
