@@ -59,9 +59,17 @@ function loadWithMap(id) {
 
 /** Bundled dependencies: the ES module entry each resolves to, as Node would resolve it from here. */
 const bundled = { 'signal-exit': fileURLToPath(import.meta.resolve('signal-exit')) };
-const bundledDir = (name) => path.dirname(path.dirname(path.dirname(bundled[name]))); // node_modules/signal-exit
-const signalExitLicence = fs.readFileSync(path.join(bundledDir('signal-exit'), 'LICENSE.txt'), 'utf8').trim();
-const signalExitVersion = JSON.parse(fs.readFileSync(path.join(bundledDir('signal-exit'), 'package.json'), 'utf8')).version;
+/** The directory of package `name`: the nearest one above its entry whose package.json names it. */
+function packageDir(name) {
+  for (let dir = path.dirname(bundled[name]); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (fs.existsSync(file) && JSON.parse(fs.readFileSync(file, 'utf8')).name === name) return dir;
+  }
+  throw new Error(`bundle: cannot find the package directory of ${name} above ${bundled[name]}`);
+}
+const signalExitDir = packageDir('signal-exit');
+const signalExitLicence = fs.readFileSync(path.join(signalExitDir, 'LICENSE.txt'), 'utf8').trim();
+const signalExitVersion = JSON.parse(fs.readFileSync(path.join(signalExitDir, 'package.json'), 'utf8')).version;
 
 /**
  * A chunk without comments; its source map chained to Rollup's. A chunk that holds a
@@ -71,11 +79,12 @@ const signalExitVersion = JSON.parse(fs.readFileSync(path.join(bundledDir('signa
 function stripComments(code, chunk) {
   const out = ts.transpileModule(code, {
     fileName: chunk.fileName,
-    compilerOptions: { removeComments: true, sourceMap: true, target: ts.ScriptTarget.ESNext, module: ts.ModuleKind.ESNext, verbatimModuleSyntax: false },
+    // verbatimModuleSyntax: every import stays as Rollup wrote it, none is judged unused.
+    compilerOptions: { removeComments: true, sourceMap: true, target: ts.ScriptTarget.ESNext, module: ts.ModuleKind.ESNext, verbatimModuleSyntax: true },
   });
   const map = JSON.parse(out.sourceMapText);
   // The printer's map points into `code`; Rollup chains it onto the chunk's own map.
-  const licence = chunk.moduleIds.some((id) => id.startsWith(bundledDir('signal-exit') + path.sep))
+  const licence = chunk.moduleIds.some((id) => id.startsWith(signalExitDir + path.sep))
     ? `/*! signal-exit ${signalExitVersion}, bundled into this file by forkover's build:\n${signalExitLicence}\n*/\n`
     : '';
   return { code: out.outputText.replace(/\n\/\/# sourceMappingURL=.*\n?$/, '\n') + licence, map };

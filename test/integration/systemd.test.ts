@@ -357,30 +357,42 @@ describe('socket activation under Type=forking (R5.3)', () => {
 async function stopAfterBusyHandoff(name: string, render: (spec: InitScriptSpec) => RenderedFile[], kind: InitScriptSpec['kind']) {
   const u = await makeUnit(name, render, { kind });
   await c.systemctl(['start', u.service]);
-  /** A /slow request in flight in `pid`: resolves once `pid` has sent its headers, to the body to come. */
-  const slowTo = async (pid: number, ms: number) => {
-    const started = await getStarted(u.port, `/slow?ms=${ms}`);
+  /**
+   * A /slow request in flight in `pid`: resolves once `pid` has sent its headers, to the
+   * body to come, wrapped: an async function that returned the body's promise itself
+   * would wait for the body, and the request would no longer be in flight.
+   */
+  const slowTo = async (pid: number, query: string): Promise<{ body: Promise<string> }> => {
+    // No byte flows until the body: the socket's idle timeout must outlast a slow reload.
+    const started = await getStarted(u.port, `/slow?${query}`, false, 120_000);
     expect({ status: started.status, pid: started.headers['x-pid'] }).toEqual({ status: 200, pid: String(pid) });
-    return started.body;
+    return { body: started.body };
   };
   const before = await settled(u);
-  // A request in flight keeps the old generation draining past the end of the reload
-  // (5 s: longer than a reload takes on a loaded machine).
-  const slow1 = await slowTo(before, 5_000);
+  // A request in flight keeps the old generation draining past the end of the reload. It
+  // is held until the file below exists, not for a fixed time: under a CPU hog a 5 s one
+  // ended before systemctl reload had even started.
+  const release = `/run/${name}-release`;
+  const slow1 = await slowTo(before, `until=${encodeURIComponent(release)}`);
   await c.systemctl(['reload', u.service]);
   const after = await settled(u, before);
   if (kind === 'systemd-notify') expect(await c.journal(u.service, 60)).toMatch(/Supervising process \d+ which is not our child/);
-  expect(await slow1).toBe(`slow ${before}\n`);
+  c.writeFile(release, '', 0o644);
+  expect(await slow1.body).toBe(`slow ${before}\n`);
   await pollUntil(async () => !fs.existsSync(c.hostPath(`/proc/${before}`)), 10_000, () => `old generation ${before} to exit`);
   // Stop while the adopted successor is busy: its request must finish (drain), and the
-  // unit must end cleanly.
-  const slow2 = await slowTo(after, 1_500);
-  await c.systemctl(['stop', u.service], true);
+  // unit must end cleanly. The request is released only once the stop is under way.
+  const release2 = `/run/${name}-release2`;
+  const slow2 = await slowTo(after, `until=${encodeURIComponent(release2)}`);
+  const stopping = c.systemctl(['stop', u.service], true);
+  await pollUntil(async () => (await c.show(u.service)).ActiveState === 'deactivating', 20_000, () => `${u.service} to be stopping`);
+  c.writeFile(release2, '', 0o644);
+  await stopping;
   const s = await c.show(u.service);
   const journal = s.Result === 'success' ? '' : await c.journal(u.service, 30);
   await c.systemctl(['reset-failed', u.service], true);
   expect({ state: s.ActiveState, result: s.Result, journal }).toEqual({ state: 'inactive', result: 'success', journal: '' });
-  expect(await slow2).toBe(`slow ${after}\n`);
+  expect(await slow2.body).toBe(`slow ${after}\n`);
   expect(fs.existsSync(c.hostPath(u.pidfile))).toBe(false);
 }
 
