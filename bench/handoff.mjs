@@ -25,10 +25,13 @@ import { startLoad } from './lib/client.mjs';
 import { timeHandoff } from './lib/measure.mjs';
 import { FAILED_COLUMN, cliArg, failedCell, freshLoopback, killAll, machine, markdownTable, median, reexecUnderSubreaper, requireTools, snapshotBuild, spreadOver, startForkover, startPlain } from './lib/servers.mjs';
 
+/** --app: which startForkover() form runs, and its name in the output. */
+const APPS = { options: { form: 'options', label: 'options.mjs' }, hello: { form: 'library', label: 'examples/hello.js' } };
+
 /** Run both modes; resolves with one result per mode. */
 export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, standby = false, app = 'options', log = (s) => process.stderr.write(`${s}\n`) } = {}) {
-  const form = { options: 'options', hello: 'library' }[app];
-  if (form === undefined) throw new TypeError(`handoffBench: app is 'options' or 'hello', not ${JSON.stringify(app)}`);
+  const form = APPS[app]?.form;
+  if (form === undefined) throw new TypeError(`handoffBench: app is ${Object.keys(APPS).join(' or ')}, not ${JSON.stringify(app)}`);
   const results = [];
   for (const keepAlive of [false, true]) {
     const mode = keepAlive ? 'keep-alive' : 'new connection per request';
@@ -71,7 +74,7 @@ export async function handoffBench({ seconds = 12, handoffs = 20, workers = 1, s
     r.ratio = r.handoffMs.p50 / r.bareStartMs.p50;
     results.push(r);
     log(
-      `  ${app === 'hello' ? 'examples/hello.js' : 'options.mjs'}, ${mode}, ${r.start}: ${r.requests} requests, ${r.failed} failed (${Object.entries(r.failures).map(([k, v]) => `${k} ${v}`).join(', ')}); ` +
+      `  ${APPS[app].label}, ${mode}, ${r.start}: ${r.requests} requests, ${r.failed} failed (${Object.entries(r.failures).map(([k, v]) => `${k} ${v}`).join(', ')}); ` +
         `${outcomes.ok}/${handoffs} handoffs ok, p50 ${r.handoffMs.p50.toFixed(0)} ms, max ${r.handoffMs.max.toFixed(0)} ms; ` +
         `bare start-to-listen p50 ${r.bareStartMs.p50.toFixed(0)} ms (ratio ${r.ratio.toFixed(2)})`,
     );
@@ -83,7 +86,7 @@ export function handoffTable(results) {
   return markdownTable(
     [['app', 'l'], ['mode', 'l'], ['new generation', 'l'], ['requests', 'r'], [FAILED_COLUMN, 'l'], ['handoffs ok', 'r'], ['handoff p50', 'r'], ['handoff max', 'r'], ['bare start-to-listen p50', 'r'], ['ratio', 'r']],
     results.map((r) => [
-      r.app === 'hello' ? 'examples/hello.js' : 'options.mjs',
+      APPS[r.app].label,
       r.mode,
       r.start === 'cold' ? 'cold start (default)' : 'from a `--standby`',
       r.requests,
@@ -104,7 +107,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(im
   const workers = Number(cliArg('--workers', '1'));
   const standby = cliArg('--standby', 'both');
   const app = cliArg('--app', 'options');
-  if (!['options', 'hello'].includes(app) || !['off', 'on', 'both'].includes(standby) || !(seconds > 0 && seconds <= 120) || !(Number.isInteger(handoffs) && handoffs > 0 && handoffs <= 500) || !(Number.isInteger(workers) && workers >= 1 && workers <= 16)) {
+  if (!Object.hasOwn(APPS, app) || !['off', 'on', 'both'].includes(standby) || !(seconds > 0 && seconds <= 120) || !(Number.isInteger(handoffs) && handoffs > 0 && handoffs <= 500) || !(Number.isInteger(workers) && workers >= 1 && workers <= 16)) {
     process.stderr.write('usage: node bench/handoff.mjs [--seconds 1-120] [--handoffs 1-500] [--workers 1-16] [--standby off|on|both] [--app options|hello] [--quick] [--json FILE]\n');
     process.exit(2);
   }

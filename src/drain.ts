@@ -48,7 +48,7 @@ import type * as net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
-import { closeWithoutUnlink } from './listeners.js';
+import { closeWithoutUnlink, handleFd } from './listeners.js';
 import { Connections } from './connections.js';
 import { STOP_QUIET_MAX_MS, STOP_QUIET_MS } from './defaults.js';
 
@@ -138,8 +138,8 @@ export function connectionFds(servers: Iterable<net.Server>): Set<number> {
   const fds = new Set<number>();
   for (const server of servers) {
     for (const socket of tracked.get(server)?.sockets ?? []) {
-      const fd = (socket as net.Socket & { _handle?: { fd?: number } | null })._handle?.fd;
-      if (typeof fd === 'number' && fd > 2) fds.add(fd);
+      const fd = handleFd(socket);
+      if (fd !== undefined && fd > 2) fds.add(fd);
     }
   }
   return fds;

@@ -55,15 +55,23 @@ export function defaultName(address: ListenAddress): string {
   return String(address.port ?? 0);
 }
 
-/** The fd of a listening server. Node keeps it on the libuv handle; there is no public API. */
+/**
+ * The fd under a server or a socket, or undefined once it is closed. Node internals:
+ * net.Server and net.Socket keep their libuv handle in `_handle`, whose `fd` is the
+ * socket on Unix (lib/net.js). There is no public accessor.
+ */
+export function handleFd(s: net.Server | net.Socket): number | undefined {
+  const handle = (s as unknown as { _handle?: { fd?: number } | null })._handle;
+  return handle && typeof handle.fd === 'number' && handle.fd >= 0 ? handle.fd : undefined;
+}
+
+/** The fd of a listening server. */
 export function serverFd(server: net.Server): number {
-  // Node internals: net.Server keeps its libuv handle in `_handle`, whose `fd` is the
-  // listening socket on Unix (lib/net.js). There is no public accessor.
-  const handle = (server as unknown as { _handle?: { fd?: number } })._handle;
-  if (!handle || typeof handle.fd !== 'number' || handle.fd < 0) {
+  const fd = handleFd(server);
+  if (fd === undefined) {
     throw new ForkoverError('LISTEN_FAILED', 'server is not listening on a file descriptor forkover can hand over');
   }
-  return handle.fd;
+  return fd;
 }
 
 /** Describe where a listening server is bound. */
