@@ -8,9 +8,10 @@
 //    1 worker vs a plain http.createServer process, and with --workers 2 vs a bare
 //    two-process shared-fd server and vs PM2 cluster mode with 2 instances, each with a
 //    new connection per request ("Connection: close") and with keep-alive. Runs
-//    interleave the servers (A B C D E A B C D E …), start each server afresh on a fresh
-//    loopback address (127.0.0.2, 127.0.0.3, …, so no run meets an earlier run's
-//    TIME_WAIT sockets) and report medians;
+//    interleave the servers, the order rotating each round (A B C D E, B C D E A, …;
+//    bench/lib/measure.mjs), start each server afresh on a fresh loopback address
+//    (127.0.0.2, 127.0.0.3, …, so no run meets an earlier run's TIME_WAIT sockets) and
+//    report medians and how far the rounds stray;
 //  - failures under load, by kind, from the Node client (bench/lib/client.mjs), one short
 //    run per server and mode (wrk's socket errors are printed too, but cannot tell a
 //    reset from a refusal);
@@ -54,14 +55,14 @@ import {
   startPlain,
   startShared,
   track,
-  wrk,
 } from './lib/servers.mjs';
 import { handoffBench, handoffTable } from './handoff.mjs';
+import { interleavedThroughput } from './lib/measure.mjs';
 
 const quick = process.argv.includes('--quick');
 const cfg = quick
   ? { rounds: 1, seconds: 2, failSeconds: 1, handoffSeconds: 4, handoffs: 5, launches: 3, rssPairs: 1, leakHandoffs: 50 }
-  : { rounds: 5, seconds: 3, failSeconds: 2, handoffSeconds: 12, handoffs: 20, launches: 15, rssPairs: 3, leakHandoffs: 1000 };
+  : { rounds: 9, seconds: 3, failSeconds: 2, handoffSeconds: 12, handoffs: 20, launches: 15, rssPairs: 3, leakHandoffs: 1000 };
 const say = (s) => process.stderr.write(`${s}\n`);
 
 // ---------------------------------------------------------------- throughput
@@ -73,44 +74,27 @@ async function throughput(pm2) {
     { id: 'shared2', label: 'bare shared fd, 2 processes', start: (h) => startShared(h, 2) },
     { id: 'pm2', label: 'PM2 cluster, 2 instances', start: (h) => pm2.start(h, 2) },
   ];
-  const out = {};
-  for (const newConnection of [true, false]) {
-    const mode = newConnection ? 'new' : 'keepalive';
-    out[mode] = Object.fromEntries(servers.map((s) => [s.id, { label: s.label, rps: [], cpuUsPerRequest: [], wrkErrors: [], failures: null }]));
-    for (let round = 0; round < cfg.rounds; round++) {
-      for (const s of servers) {
-        if (round === 0) {
-          // Failures by kind, from the Node client, against an instance of its own on its
-          // own fresh address, so that wrk's run below meets none of its TIME_WAIT sockets.
-          const fh = freshLoopback();
-          const fs1 = await s.start(fh);
-          try {
-            const st = await startLoad({ host: fh, port: fs1.port, concurrency: 32, keepAlive: !newConnection, maxMs: cfg.failSeconds * 1000 }).done;
-            out[mode][s.id].failures = { requests: st.requests, failed: st.failed, byKind: st.byKind, pids: st.pids.size };
-          } finally {
-            await fs1.stop();
-          }
-        }
-        const host = freshLoopback();
-        const srv = await s.start(host);
-        try {
-          const cpu0 = cpuMicros(srv.cpuPids ?? srv.pids);
-          const w = await wrk(host, srv.port, { seconds: cfg.seconds, newConnection });
-          const cpu = cpuMicros(srv.cpuPids ?? srv.pids) - cpu0;
-          out[mode][s.id].rps.push(w.rps);
-          out[mode][s.id].cpuUsPerRequest.push(cpu / (w.rps * cfg.seconds));
-          out[mode][s.id].wrkErrors.push({ ...w.errors, non2xx: w.non2xx });
-          say(`  ${mode} round ${round + 1} ${s.label} on ${host}: ${w.rps.toFixed(0)} req/s`);
-        } finally {
-          await srv.stop();
-        }
+  // Failures by kind, from the Node client, against an instance of each server of its
+  // own on its own fresh address, so that wrk's runs meet none of its TIME_WAIT sockets.
+  const failures = { new: {}, keepalive: {} };
+  for (const [mode, keepAlive] of [
+    ['new', false],
+    ['keepalive', true],
+  ]) {
+    for (const s of servers) {
+      const fh = freshLoopback();
+      const srv = await s.start(fh);
+      try {
+        const st = await startLoad({ host: fh, port: srv.port, concurrency: 32, keepAlive, maxMs: cfg.failSeconds * 1000 }).done;
+        failures[mode][s.id] = { requests: st.requests, failed: st.failed, byKind: st.byKind, pids: st.pids.size };
+        say(`  ${mode} failures, ${s.label}: ${st.failed} of ${st.requests}`);
+      } finally {
+        await srv.stop();
       }
     }
-    for (const s of servers) {
-      out[mode][s.id].median = median(out[mode][s.id].rps);
-      out[mode][s.id].cpuMedian = median(out[mode][s.id].cpuUsPerRequest);
-    }
   }
+  const out = await interleavedThroughput(servers, { rounds: cfg.rounds, seconds: cfg.seconds, log: say });
+  for (const mode of ['new', 'keepalive']) for (const s of servers) out[mode][s.id].failures = failures[mode][s.id];
   return out;
 }
 
@@ -287,6 +271,27 @@ function countTitled(title) {
 }
 
 // ---------------------------------------------------------------- report
+/**
+ * The lowest and highest per-round ratio of each throughput target and of the launcher:
+ * the medians in the table hide how far one round strays (issue 13 asks how much the
+ * rows vary).
+ */
+function spreads(tp, la) {
+  const range = (xs) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}×`;
+  const perRound = (t, a, b) => t[a].rps.map((x, i) => x / t[b].rps[i]);
+  const parts = [];
+  for (const [mode, name] of [
+    ['new', 'new connection'],
+    ['keepalive', 'keep-alive'],
+  ]) {
+    parts.push(`1 worker vs plain, ${name} ${range(perRound(tp[mode], 'fo1', 'plain'))}`);
+    parts.push(`2 workers vs bare, ${name} ${range(perRound(tp[mode], 'fo2', 'shared2'))}`);
+  }
+  const { launch, boot, bare } = la.samples;
+  parts.push(`launcher vs floor ${range(launch.map((x, i) => x / (boot[i] + bare[i])))} (${launch.length} rounds)`);
+  return parts.join('; ');
+}
+
 function report(m, tp, ho, la, rss, sbRss, leak) {
   const rows = [];
   const row = (measure, value, baseline, ratio, target, pass) => rows.push({ measure, value, baseline, ratio, target, pass });
@@ -332,6 +337,7 @@ function report(m, tp, ho, la, rss, sbRss, leak) {
     '|---|---:|---:|---:|---|---|',
     ...rows.map((x) => `| ${x.measure} | ${x.value} | ${x.baseline} | ${x.ratioText ?? `${x.ratio.toFixed(2)}×`} | ${x.target} | ${x.pass ? 'PASS' : 'FAIL'} |`),
     '',
+    `How much a round varies (each ratio against the same round's baseline, lowest–highest of ${cfg.rounds}): ${spreads(tp, la)}.`,
     `What --standby costs: its waiting Node process holds ${(sbRss.standbyKiB / 1024).toFixed(1)} MiB RSS, of which ${(sbRss.privateKiB / 1024).toFixed(1)} MiB are its own (the rest is Node's code, shared with the daemon); median of ${sbRss.samples.length}.`,
     `The handoff and launcher rows time bench/servers/options.mjs, the bare server with forkover and nothing else. For reference, examples/hello.js, which also loads commander for its own flags in every process: launcher ${la.withCommanderMs.toFixed(0)} ms, ${(la.withCommanderMs / la.floorMs).toFixed(2)}× the same floor; cold handoff p50 ${ho.filter((h) => h.app === 'hello').map((h) => `${h.handoffMs.p50.toFixed(0)} ms against bare ${h.bareStartMs.p50.toFixed(0)} ms (${h.ratio.toFixed(2)}×) with ${h.mode === 'keep-alive' ? 'keep-alive' : 'a new connection per request'}`).join(', ')}.`,
     '',
