@@ -36,17 +36,16 @@ import { startLoad } from './lib/client.mjs';
 import {
   ROOT,
   alive,
+  benchMain,
   cpuMicros,
   fdCount,
   freshLoopback,
   httpGet,
-  killAll,
   logTail,
   machine,
   median,
   pm2Home,
   readPidfile,
-  reexecUnderSubreaper,
   requireTools,
   rssKiB,
   run,
@@ -403,11 +402,4 @@ async function main() {
   return rows.every((x) => x.pass) ? 0 : 1;
 }
 
-try {
-  if (!(await reexecUnderSubreaper())) process.exitCode = await main();
-} catch (err) {
-  say(`bench: ${err.stack ?? err.message}`);
-  process.exitCode = 2;
-} finally {
-  killAll();
-}
+await benchMain('bench', main);

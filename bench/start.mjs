@@ -34,14 +34,13 @@ import { interleavedThroughput, timeHandoff } from './lib/measure.mjs';
 import {
   FAILED_COLUMN,
   ROOT,
+  benchMain,
   cliArg,
   failedCell,
   freshLoopback,
-  killAll,
   machine,
   markdownTable,
   median,
-  reexecUnderSubreaper,
   requireTools,
   snapshotBuild,
   spreadOver,
@@ -208,11 +207,4 @@ async function main() {
   return rows.every((x) => x.pass) ? 0 : 1;
 }
 
-try {
-  if (!(await reexecUnderSubreaper())) process.exitCode = await main();
-} catch (err) {
-  say(`bench/start: ${err.stack ?? err.message}`);
-  process.exitCode = 2;
-} finally {
-  killAll();
-}
+await benchMain('bench/start', main);

@@ -142,6 +142,22 @@ export async function reexecUnderSubreaper() {
 }
 
 /**
+ * A benchmark's entry: rerun under a subreaper (reexecUnderSubreaper), then `main()`,
+ * whose result is the exit code; an error is printed after `name` and exits 2. Every
+ * process started is killed by PID at the end, whatever happened.
+ */
+export async function benchMain(name, main) {
+  try {
+    if (!(await reexecUnderSubreaper())) process.exitCode = await main();
+  } catch (err) {
+    process.stderr.write(`${name}: ${err.stack ?? err.message}\n`);
+    process.exitCode = 2;
+  } finally {
+    killAll();
+  }
+}
+
+/**
  * Copy dist/, bin/, examples/ and package.json to a temp directory (node_modules linked)
  * and run forkover from there. Others rebuild dist/ while a benchmark runs; a handoff's
  * new generation loads dist/ afresh, and a half-written dist/ would fail it, which is not
