@@ -142,7 +142,7 @@ async function main() {
   const file = path.join(tmpdir(), 'marks.txt');
   // Every process started from here on loads the preload; FORKOVER_* would be stripped
   // from a daemon's children (respawn.ts childEnv), this name is not.
-  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} -r ${path.join(ROOT, 'bench/lib/marks.cjs')}`.trim();
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} -r ${JSON.stringify(path.join(ROOT, 'bench/lib/marks.cjs'))}`.trim(); // quoted: NODE_OPTIONS splits on spaces
   process.env.BENCH_PHASES_FILE = file;
   const m = machine();
   say(`bench/phases: ${starts} launcher and bare starts, ${handoffs} cold handoffs per load mode; ${m.nproc} CPUs, node ${m.node}, load average ${m.loadavg}`);
