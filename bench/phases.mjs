@@ -21,8 +21,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startLoad } from './lib/client.mjs';
 import { timeHandoff } from './lib/measure.mjs';
-import { setTimeout as delay } from 'node:timers/promises';
-import { ROOT, alive, benchMain, cliArg, freshLoopback, machine, markdownTable, median, readPidfile, requireTools, spreadOver, startForkover, startPlain, tmpdir } from './lib/servers.mjs';
+import { ROOT, benchMain, cliArg, freshLoopback, machine, markdownTable, median, readPidfile, requireTools, spreadOver, startForkover, startPlain, tmpdir, waitGone } from './lib/servers.mjs';
 
 const say = (s) => process.stderr.write(`${s}\n`);
 
@@ -46,10 +45,23 @@ function readMarks(file) {
   return by;
 }
 
-/** Each phase's median over `rows` (objects of phase -> ms), as table rows; NaN where a mark was missing. */
-function medians(rows, phases) {
-  return phases.map(([key, label]) => [label, median(rows.map((r) => r[key])).toFixed(1)]);
+/** The median of `key` over `rows` (objects of phase -> ms), as a cell; — where no row has it. */
+function cell(rows, key) {
+  const m = median(rows.map((r) => r[key]));
+  return Number.isFinite(m) ? m.toFixed(1) : '—';
 }
+
+/** Table rows [label, cell of each of `sets`] for each [key, label] of `phases`. */
+function phaseRows(phases, ...sets) {
+  return phases.map(([key, label]) => [label, ...sets.map((rows) => cell(rows, key))]);
+}
+
+/** A bare start's phases from its marks `m`, spawned at `spawnedAt` (epoch ms), `ms` spawn to listening as startPlain timed it. */
+function bareRow(m = {}, spawnedAt, ms) {
+  return { toChild: m.origin - spawnedAt, boot: m.preload - m.origin, cpu: m.cpu, graph: m['listen-call'] - m.preload, listen: m.listening - m['listen-call'], total: ms };
+}
+
+const epochMs = () => performance.timeOrigin + performance.now();
 
 async function launcherPhases(starts, file) {
   const launcher = [];
@@ -57,10 +69,10 @@ async function launcherPhases(starts, file) {
   const steps = [
     async () => {
       fs.rmSync(file, { force: true });
+      const spawnedAt = epochMs();
       const p = await startPlain(freshLoopback());
       await p.stop();
-      const m = readMarks(file).get(p.pids[0]);
-      bare.push({ boot: m?.preload - m?.origin, graph: m?.['listen-call'] - m?.preload, listen: m?.listening - m?.['listen-call'], total: p.startMs });
+      bare.push(bareRow(readMarks(file).get(p.pids[0]), spawnedAt, p.startMs));
     },
     async () => {
       fs.rmSync(file, { force: true });
@@ -96,9 +108,9 @@ async function handoffPhases({ keepAlive, handoffs, seconds, file }) {
   const rows = [];
   await spreadOver(seconds * 1000, handoffs, async () => {
     const old = readPidfile(d.pidfile);
-    const t0 = performance.timeOrigin + performance.now();
+    const t0 = epochMs();
     const h = await timeHandoff(d);
-    const b0 = performance.timeOrigin + performance.now();
+    const b0 = epochMs();
     const p = await startPlain(host);
     await p.stop();
     if (h.outcome === 'ok') rows.push({ old, pid: readPidfile(d.pidfile), t0, ms: h.ms, bare: { pid: p.pids[0], t0: b0, ms: p.startMs } });
@@ -106,14 +118,12 @@ async function handoffPhases({ keepAlive, handoffs, seconds, file }) {
   const stats = await load.stop();
   await d.stop();
   // An old generation writes its marks as it exits, once drained (--drain-timeout 10).
-  const deadline = Date.now() + 15_000;
-  while (rows.some((r) => alive(r.old)) && Date.now() < deadline) await delay(20);
+  await waitGone(rows.map((r) => r.old), 15_000);
   const marks = readMarks(file);
   const out = { handoff: [], bare: [], requests: stats.requests, failed: stats.failed };
   for (const r of rows) {
     const o = marks.get(r.old) ?? {};
     const n = marks.get(r.pid) ?? {};
-    const b = marks.get(r.bare.pid) ?? {};
     out.handoff.push({
       toSpawn: o['spawn-call'] - r.t0,
       spawn: o['spawn-ret'] - o['spawn-call'],
@@ -125,7 +135,7 @@ async function handoffPhases({ keepAlive, handoffs, seconds, file }) {
       toPidfile: n.pidfile - n.listening,
       total: r.ms,
     });
-    out.bare.push({ toChild: b.origin - r.bare.t0, boot: b.preload - b.origin, cpu: b.cpu, graph: b['listen-call'] - b.preload, listen: b.listening - b['listen-call'], total: r.bare.ms });
+    out.bare.push(bareRow(marks.get(r.bare.pid), r.bare.t0, r.bare.ms));
   }
   return out;
 }
@@ -161,46 +171,55 @@ async function main() {
     markdownTable(
       [['phase', 'l'], ['ms', 'r']],
       [
-        ...medians(la.launcher, [
-          ['boot', "launcher: Node's own start"],
-          ['toSpawn', 'launcher: import graph and forkover, to spawn()'],
-          ['spawn', 'launcher: spawn() of /bin/sh'],
-          ['toDaemon', "the shell, to the daemon's first instant"],
-          ['daemonBoot', "daemon: Node's own start"],
-          ['daemonGraph', 'daemon: import graph and forkover, to listen()'],
-          ['listen', 'daemon: listen()'],
-          ['toReady', 'daemon: to READY'],
-          ['toExit', 'launcher: READY to its exit'],
-          ['total', 'launcher: spawn to exit, as the suite times it'],
-        ]),
-        ...medians(la.bare, [
-          ['boot', "bare: Node's own start"],
-          ['graph', 'bare: import graph, to listen()'],
-          ['listen', 'bare: listen()'],
-          ['total', 'bare: spawn to listening, as the suite times it'],
-        ]),
+        ...phaseRows(
+          [
+            ['boot', "launcher: Node's own start"],
+            ['toSpawn', 'launcher: import graph and forkover, to spawn()'],
+            ['spawn', 'launcher: spawn() of /bin/sh'],
+            ['toDaemon', "the shell, to the daemon's first instant"],
+            ['daemonBoot', "daemon: Node's own start"],
+            ['daemonGraph', 'daemon: import graph and forkover, to listen()'],
+            ['listen', 'daemon: listen()'],
+            ['toReady', 'daemon: to READY'],
+            ['toExit', 'launcher: READY to its exit'],
+            ['total', 'launcher: spawn to exit, as the suite times it'],
+          ],
+          la.launcher,
+        ),
+        ...phaseRows(
+          [
+            ['boot', "bare: Node's own start"],
+            ['graph', 'bare: import graph, to listen()'],
+            ['listen', 'bare: listen()'],
+            ['total', 'bare: spawn to listening, as the suite times it'],
+          ],
+          la.bare,
+        ),
       ],
     ),
   ];
   for (const [mode, r] of Object.entries(modes)) {
-    const cols = (key) => [median(r.handoff.map((x) => x[key])), median(r.bare.map((x) => x[key]))].map((v) => (Number.isFinite(v) ? v.toFixed(1) : '—'));
     text.push(
       '',
       `Cold handoff under load, ${mode} (${r.handoff.length} handoffs, each followed by a bare start under the same load; ${r.requests} requests, ${r.failed} failed):`,
       '',
       markdownTable(
         [['phase', 'l'], ['new generation', 'r'], ['bare start', 'r']],
-        [
-          ['USR2 to the old generation\'s spawn()', cols('toSpawn')[0], '—'],
-          ['spawn()', cols('spawn')[0], '—'],
-          ["to the new process's first instant", ...cols('toChild')],
-          ["Node's own start, wall clock", ...cols('boot')],
-          ["Node's own start, CPU time", ...cols('cpu')],
-          ['import graph (and forkover), to listen()', ...cols('graph')],
-          ['listen()', ...cols('listen')],
-          ['listening to the pidfile', cols('toPidfile')[0], '—'],
-          ['whole, as the suite times it (USR2 to the pidfile; spawn to listening)', ...cols('total')],
-        ],
+        phaseRows(
+          [
+            ['toSpawn', "USR2 to the old generation's spawn()"],
+            ['spawn', 'spawn()'],
+            ['toChild', "to the new process's first instant (bare: from its spawn)"],
+            ['boot', "Node's own start, wall clock"],
+            ['cpu', "Node's own start, CPU time"],
+            ['graph', 'import graph (and forkover), to listen()'],
+            ['listen', 'listen()'],
+            ['toPidfile', 'listening to the pidfile'],
+            ['total', 'whole, as the suite times it (USR2 to the pidfile; spawn to listening)'],
+          ],
+          r.handoff,
+          r.bare,
+        ),
       ),
     );
   }

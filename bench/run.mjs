@@ -35,7 +35,6 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { startLoad } from './lib/client.mjs';
 import {
   ROOT,
-  alive,
   benchMain,
   cpuMicros,
   fdCount,
@@ -54,9 +53,10 @@ import {
   startPlain,
   startShared,
   track,
+  waitGone,
 } from './lib/servers.mjs';
 import { handoffBench, handoffTable } from './handoff.mjs';
-import { interleavedThroughput } from './lib/measure.mjs';
+import { interleavedThroughput, timeHandoff } from './lib/measure.mjs';
 
 const quick = process.argv.includes('--quick');
 const cfg = quick
@@ -206,34 +206,17 @@ async function manyHandoffs(n) {
   let refused = 0;
   for (let i = 1; i <= n; i++) {
     const old = readPidfile(d.pidfile);
-    const seq = JSON.parse(fs.readFileSync(`${d.pidfile}.meta`, 'utf8')).handoffSeq;
-    process.kill(old, 'SIGUSR2');
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const now = readPidfile(d.pidfile);
-      if (now !== undefined && now !== old) {
-        track(now);
-        break;
-      }
-      let meta;
-      try {
-        meta = JSON.parse(fs.readFileSync(`${d.pidfile}.meta`, 'utf8'));
-      } catch {
-        meta = undefined;
-      }
-      if (meta?.lastHandoff?.seq > seq && meta.lastHandoff.outcome !== 'ok') {
-        refused++;
-        say(`  handoff ${i}: ${meta.lastHandoff.outcome}: ${meta.lastHandoff.reason}\n${logTail(d.logfile)}`);
-        break;
-      }
-      if (Date.now() > deadline) throw new Error(`handoff ${i} of ${n} had no outcome within 30 s; see ${d.logfile}`);
-      await delay(2);
+    // USR2, then the pidfile naming the new generation or the sidecar recording a failure.
+    const h = await timeHandoff(d);
+    if (h.outcome === 'ok') track(readPidfile(d.pidfile));
+    else {
+      refused++;
+      say(`  handoff ${i}: ${h.outcome}: ${h.reason}`);
     }
     if (i === 1 || i % every === 0) {
       // Compare like with like: the old generation gone, a few requests served.
       const leader = readPidfile(d.pidfile);
-      const deadlineOld = Date.now() + 15_000;
-      while (alive(old) && Date.now() < deadlineOld) await delay(5);
+      await waitGone([old], 15_000);
       for (let k = 0; k < 20; k++) await httpGet(host, d.port);
       // The fewest fds over 10 reads 30 ms apart: a connection still closing after the
       // last request is not a leak.

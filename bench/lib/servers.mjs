@@ -430,19 +430,28 @@ export async function killPid(pid, sig = 'SIGKILL') {
     started.delete(pid);
     return;
   }
-  const deadline = Date.now() + 5_000;
-  while (alive(pid)) {
-    if (Date.now() > deadline) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-      break;
+  if (!(await waitGone([pid], 5_000))) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
     }
-    await delay(10);
   }
   started.delete(pid);
+}
+
+/**
+ * Wait until none of `pids` is alive (alive() below), for at most `ms`. They need not be
+ * our children, so there is no exit event to wait for: /proc is read every 10 ms.
+ * Resolves true once all are gone, false at the deadline.
+ */
+export async function waitGone(pids, ms) {
+  const deadline = Date.now() + ms;
+  while (pids.some(alive)) {
+    if (Date.now() > deadline) return false;
+    await delay(10);
+  }
+  return true;
 }
 
 /** Alive and not a zombie. */
